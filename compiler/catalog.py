@@ -1,0 +1,389 @@
+"""The catalogue of CAVE services: the one place that knows which cluster kind runs what.
+
+Each entry names its Kustomize base (base/<name>/), the workloads in it (so the compiler can patch
+replicas and requests, and the spec can be checked against them), its images, its Ingress paths, the
+config files the compiler renders from compiler/templates/<name>/, the Secret Manager secrets it
+reads and the GCP service account its pods run as (Workload Identity). Facts come from
+cave-deployment-facts.md sections 1-3 and 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ClusterKind = Literal["global", "local"]
+Scaling = Literal["hpa", "fixed", "job"]
+Registry = Literal["repository", "dockerhub", "data-project-gcr"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One Deployment, Job or CronJob in a base."""
+
+    name: str
+    container: str
+    scaling: Scaling = "hpa"
+    kind: Literal["Deployment", "Job", "CronJob"] = "Deployment"
+    hpa: str | None = None  # HorizontalPodAutoscaler name when scaling == "hpa"
+    pool: Literal["standard", "lightweight", "mesh", "core"] | None = None  # node-pool role on local clusters
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image a base refers to by `placeholder`; the overlay's `images:` maps it to a real, pinned ref."""
+
+    placeholder: str
+    name: str
+    tag: str = "v{version}"  # formatted with the service version
+    registry: Registry = "repository"
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    path: str
+    service: str
+    port: int = 80
+    regex: bool = False
+
+
+@dataclass(frozen=True)
+class ConfigMap:
+    """A ConfigMap the overlay generates (content-hashed name) from templates in compiler/templates/<svc>/.
+
+    `files` maps the key inside the ConfigMap to its template. With `env=True` the single template renders
+    KEY=value lines and becomes a configMapGenerator `envs:` source (for envFrom / configMapKeyRef).
+    With `secret=True` the rendered files need secret values (an INI file cannot read the environment): the
+    overlay gets an ExternalSecret named `name` whose target template is the rendered file, in which the
+    template writes External Secrets placeholders such as `{{ .postgres_password }}` (one per key in the
+    service's `secrets`). The resulting Secret is also called `name`.
+    """
+
+    name: str
+    files: dict[str, str]
+    env: bool = False
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kinds: tuple[ClusterKind, ...]
+    workloads: tuple[Workload, ...]
+    images: tuple[Image, ...]
+    ingress: tuple[IngressPath, ...] = ()
+    configmaps: tuple[ConfigMap, ...] = ()
+    secrets: tuple[str, ...] = ()  # keys of the spec's `secrets:` section this service reads
+    service_account: str | None = None  # Kubernetes ServiceAccount name == GCP SA role (daf-<role>-<env>)
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+    deprecated: bool = False
+
+    def workload(self, name: str) -> Workload | None:
+        return next((w for w in self.workloads if w.name == name), None)
+
+    @property
+    def main(self) -> Workload:
+        return self.workloads[0]
+
+
+def _env(svc: str) -> ConfigMap:
+    return ConfigMap(f"{svc.replace('_', '-')}-env", {"env": "env.j2"}, env=True)
+
+
+# Images used by shared components (base/components/), mapped in every overlay. CAVE images go through
+# placeholders so the registry comes from the spec; third-party images are pinned in the bases themselves.
+CLUSTER_IMAGES = (Image("uwsgi-export-workers", "uwsgi-export-workers", tag="v14"),)
+
+SERVICES: tuple[Service, ...] = (
+    # ------------------------------------------------------------------ global cluster
+    Service(
+        name="auth",
+        kinds=("global",),
+        summary="middle_auth: OAuth login, tokens, permissions",
+        workloads=(Workload("auth", "auth", scaling="fixed"),),
+        images=(Image("auth--middle_auth", "middle_auth"),),
+        ingress=(IngressPath("/auth", "auth-service"),),
+        configmaps=(ConfigMap("auth-config", {"config.cfg": "config.cfg.j2"}), _env("auth")),
+        secrets=("postgres_password", "auth_secret_key", "oauth_client"),
+        service_account="auth",
+    ),
+    Service(
+        name="sticky_auth",
+        kinds=("global",),
+        summary="middle_auth with sticky sessions and the admin UI",
+        workloads=(Workload("sticky-auth", "auth", scaling="fixed"),),
+        images=(Image("sticky_auth--middle_auth", "middle_auth"),),
+        ingress=(IngressPath("/sticky_auth", "sticky-auth-service"),),
+        configmaps=(ConfigMap("sticky-auth-config", {"config.cfg": "config.cfg.j2"}), _env("sticky_auth")),
+        secrets=("postgres_password", "auth_secret_key", "oauth_client"),
+        service_account="auth",
+    ),
+    Service(
+        name="infoservice",
+        kinds=("global",),
+        summary="datastack and aligned-volume info service",
+        workloads=(Workload("infoservice", "infoservice", hpa="infoservice-scaler"),),
+        images=(Image("infoservice--annotationframeworkinfoservice", "annotationframeworkinfoservice"),),
+        ingress=(
+            IngressPath("/info", "infoservice-service"),
+            IngressPath("/swaggerui", "infoservice-service"),
+            IngressPath("/static", "infoservice-service"),
+        ),
+        configmaps=(ConfigMap("info-config", {"config.cfg": "config.cfg.j2"}), _env("infoservice")),
+        secrets=("postgres_password", "info_secret_key", "info_csrf_key", "cave_token"),
+        service_account="infoservice",
+    ),
+    Service(
+        name="emannotationschemas",
+        kinds=("global",),
+        aliases=("schema",),
+        summary="schema service (EMAnnotationSchemas)",
+        workloads=(Workload("emannotationschemas-dep", "emannotationschemas", scaling="fixed"),),
+        images=(Image("emannotationschemas--emannotationschemas", "emannotationschemas"),),
+        ingress=(IngressPath("/schema", "emannotationschemas-service"),),
+        configmaps=(_env("emannotationschemas"),),
+    ),
+    Service(
+        name="nglstate",
+        kinds=("global",),
+        summary="neuroglancer JSON state server / link shortener",
+        workloads=(Workload("nglstate", "neuroglancerjsonserver", scaling="fixed"),),
+        images=(Image("nglstate--neuroglancerjsonserver", "neuroglancerjsonserver"),),
+        ingress=(IngressPath("/nglstate", "nglstate-service"),),
+        configmaps=(_env("nglstate"),),
+        service_account="nglstate",
+    ),
+    Service(
+        name="auth_info",
+        kinds=("global", "local"),
+        summary="static nginx endpoint telling clients where to log in and which datastacks exist",
+        workloads=(Workload("nginx", "nginx", scaling="fixed", pool="standard"),),
+        images=(Image("auth_info--nginx", "nginx", tag="{version}", registry="dockerhub"),),
+        ingress=(IngressPath("/auth_info", "auth-info-service"),),
+        configmaps=(ConfigMap("nginx-conf", {"nginx.conf": "nginx.conf.j2"}),),
+    ),
+    # ------------------------------------------------------------------ local clusters
+    Service(
+        name="annotationengine",
+        kinds=("local",),
+        aliases=("annotation",),
+        summary="AnnotationEngine: annotation tables API",
+        workloads=(Workload("annotationengine", "annotationengine", hpa="annotationengine-scaler", pool="standard"),),
+        images=(Image("annotationengine--annotationengine", "annotationengine"),),
+        ingress=(
+            IngressPath("/annotation", "annotation-service"),
+            IngressPath("/swaggerui", "annotation-service"),
+            IngressPath("/static", "annotation-service"),
+        ),
+        configmaps=(ConfigMap("annotationengine-config", {"config.cfg": "config.cfg.j2"}), _env("annotationengine")),
+        secrets=("postgres_password", "cave_token"),
+        service_account="annotationengine",
+    ),
+    Service(
+        name="materializationengine",
+        kinds=("local",),
+        aliases=("materialize",),
+        summary="MaterializationEngine API, celery workers, beat scheduler, flower and the DB migration hook",
+        workloads=(
+            Workload("materialize", "materialize", hpa="materialize-scaler", pool="lightweight"),
+            Workload("celery-producer", "celery", hpa="celery-producer-scaler", pool="standard"),
+            Workload("celery-orchestration", "celery", scaling="fixed", pool="standard"),
+            Workload("celery-consumer", "celery", hpa="celery-consumer-scaler", pool="mesh"),
+            Workload("celery-deltalake", "celery", hpa="celery-deltalake-scaler", pool="mesh"),
+            Workload("celery-beat-scheduler", "celery-beat-scheduler", scaling="fixed", pool="standard"),
+            Workload("flower", "flower", scaling="fixed", pool="standard"),
+            Workload("materialize-db-migration", "migration", scaling="job", kind="Job", pool="standard"),
+        ),
+        images=(
+            Image("materializationengine--materializationengine", "materializationengine"),
+            Image("materializationengine--celery-metric-exporter", "celery-metric-exporter", tag="v5"),
+        ),
+        ingress=(IngressPath("/materialize", "materialize-service"),),
+        configmaps=(
+            ConfigMap("materializationengine-config", {"config.cfg": "config.cfg.j2"}),
+            _env("materializationengine"),
+        ),
+        secrets=("postgres_password", "cave_token"),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="pychunkedgraph",
+        kinds=("local",),
+        summary="PyChunkedGraph segmentation API (edit and read pods)",
+        workloads=(
+            Workload("pychunkedgraph", "pychunkedgraph", hpa="pychunkedgraph-scaler", pool="standard"),
+            Workload("pychunkedgraph-read", "pychunkedgraph", hpa="pychunkedgraph-read-scaler", pool="mesh"),
+        ),
+        images=(
+            Image("pychunkedgraph--pychunkedgraph", "pychunkedgraph"),
+        ),
+        ingress=(
+            IngressPath(r"/segmentation/.*/(split|merge|undo|redo|rollback|split_preview)$", "pychunkedgraph-service",
+                        regex=True),
+            IngressPath("/segmentation", "pychunkedgraph-read-service"),
+            IngressPath("/segmentation_proc", "pychunkedgraph-service"),
+        ),
+        configmaps=(ConfigMap("pychunkedgraph-config", {"config.cfg": "config.cfg.j2"}), _env("pychunkedgraph")),
+        secrets=("cave_token",),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="meshing",
+        kinds=("local",),
+        summary="mesh API and the mesh / remesh Pub/Sub workers",
+        workloads=(
+            Workload("meshing", "meshing", hpa="meshing-scaler", pool="mesh"),
+            Workload("meshworker", "meshworker", hpa="meshworker-scaler", pool="mesh"),
+            Workload("remeshworker", "remeshworker", hpa="remeshworker-scaler", pool="mesh"),
+        ),
+        images=(Image("meshing--pychunkedgraph", "pychunkedgraph"),),
+        ingress=(IngressPath("/meshing", "meshing-service"),),
+        configmaps=(ConfigMap("meshing-config", {"config.cfg": "config.cfg.j2"}), _env("meshing")),
+        secrets=("cave_token",),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="l2cache",
+        kinds=("local",),
+        summary="PCG L2 cache API and its three Pub/Sub workers",
+        workloads=(
+            Workload("pcgl2cache", "pcgl2cache", hpa="pcgl2cache-scaler", pool="mesh"),
+            Workload("pcgl2cache-worker", "pcgl2cache-worker", hpa="pcgl2cache-worker-scaler", pool="mesh"),
+            Workload("pcgl2cache-highpriority-worker", "pcgl2cache-highpriority-worker",
+                     hpa="pcgl2cache-highpriorityworker-scaler", pool="mesh"),
+            Workload("pcgl2cache-lowpriority-worker", "pcgl2cache-lowpriority-worker",
+                     hpa="pcgl2cache-lowpriorityworker-scaler", pool="mesh"),
+        ),
+        images=(
+            Image("l2cache--pcgl2cache", "pcgl2cache"),
+            Image("l2cache--pcgl2cache-worker", "pcgl2cache", tag="worker_pcgv1_v{version}"),
+        ),
+        ingress=(IngressPath("/l2cache", "pcgl2cache-service"),),
+        configmaps=(
+            ConfigMap("pcgl2cache-config", {"config.cfg": "config.cfg.j2", "L2_table_map.yml": "L2_table_map.yml.j2"}),
+            _env("l2cache"),
+        ),
+        secrets=("cave_token",),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="skeletoncache",
+        kinds=("local",),
+        summary="skeleton cache API, Pub/Sub worker, queue-stats exporter, integration test hook",
+        workloads=(
+            Workload("skeletoncache", "skeletoncache", hpa="skeletoncache-scaler", pool="mesh"),
+            Workload("skeletoncache-worker", "skeletoncache-worker", hpa="skeletoncache-worker-scaler", pool="mesh"),
+            Workload("skeletoncache-stats-exporter", "stats-exporter", scaling="fixed", pool="mesh"),
+        ),
+        images=(
+            Image("skeletoncache--skeletoncache", "skeletoncache"),
+            Image("skeletoncache--pubsub-stats", "uwsgi-export-workers", tag="vpubsub_stats14"),
+        ),
+        ingress=(IngressPath("/skeletoncache", "skeletoncache-service"),),
+        configmaps=(ConfigMap("skeletoncache-config", {"config.cfg": "config.cfg.j2"}), _env("skeletoncache")),
+        secrets=("cave_token",),
+        service_account="skeleton",
+    ),
+    Service(
+        name="guidebook",
+        kinds=("local",),
+        summary="guidebook: path and proofreading guidance for one datastack",
+        workloads=(
+            Workload("guidebook", "guidebook", hpa="guidebook-scaler", pool="lightweight"),
+            Workload("guidebook-worker", "guidebook-worker", hpa="guidebook-worker-scaler", pool="lightweight"),
+        ),
+        images=(Image("guidebook--guidebook", "guidebook"),),
+        ingress=(IngressPath("/guidebook", "guidebook-service"),),
+        configmaps=(_env("guidebook"),),
+        secrets=("cave_token", "guidebook_csrf_key"),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="tourguide",
+        kinds=("local",),
+        summary="tourguide: neuroglancer tour rendering",
+        workloads=(Workload("tourguide", "tourguide", hpa="tourguide-scaler", pool="mesh"),),
+        images=(
+            Image("tourguide--tourguide", "tourguide"),
+            Image("tourguide--tourguide-metrics", "tourguide-metrics"),
+        ),
+        ingress=(IngressPath("/tourguide", "tourguide-service"),),
+        configmaps=(_env("tourguide"),),
+    ),
+    Service(
+        name="dash",
+        kinds=("local",),
+        summary="dash apps (cell types, synapses) per datastack",
+        workloads=(Workload("dash", "dash", hpa="dash-scaler", pool="lightweight"),),
+        images=(
+            Image("dash--dashonflask", "dashonflask"),
+        ),
+        ingress=(IngressPath("/dash", "dash-service"),),
+        configmaps=(ConfigMap("dash-config", {"config.py": "config.py.j2"}), _env("dash")),
+        secrets=("dash_secret_key",),
+    ),
+    Service(
+        name="pprogress",
+        kinds=("local",),
+        summary="proofreading progress",
+        workloads=(Workload("pprogress", "pprogress", hpa="pprogress-scaler", pool="lightweight"),),
+        images=(Image("pprogress--proofreadingprogress", "proofreadingprogress"),),
+        ingress=(IngressPath("/progress", "pprogress-service"),),
+        configmaps=(_env("pprogress"),),
+        secrets=("cave_token",),
+        service_account="pychunkedgraph",
+    ),
+    Service(
+        name="pmanagement",
+        kinds=("local",),
+        summary="proofreading management API and the nightly tallyedits CronJob",
+        workloads=(
+            Workload("pmanagement", "pmanagement", hpa="pmanagement-scaler", pool="lightweight"),
+            Workload("tallyedits", "tallyedits", scaling="job", kind="CronJob", pool="standard"),
+        ),
+        images=(Image("pmanagement--proofreadingmanagement", "proofreadingmanagement"),),
+        ingress=(IngressPath("/neurons", "pmanagement-service"),),
+        configmaps=(_env("pmanagement"),),
+        secrets=("pmanagement_token",),
+        service_account="pmanagement",
+    ),
+    Service(
+        name="proxy",
+        kinds=("local",),
+        deprecated=True,
+        summary="(deprecated) requester-pays bucket proxy; opt-in",
+        workloads=(Workload("proxy", "proxy", hpa="proxy-scaler", pool="lightweight"),),
+        images=(Image("proxy--middle_auth_proxy", "middle_auth_proxy", registry="data-project-gcr"),),
+        ingress=(IngressPath("/proxy", "proxy-service"),),
+        configmaps=(ConfigMap("proxy-config", {"config.cfg": "config.cfg.j2"}), _env("proxy")),
+    ),
+    Service(
+        name="cavecanary",
+        kinds=("local",),
+        summary="canary that writes and reads test annotations and reports to Slack",
+        workloads=(Workload("cavecanary", "cavecanary", scaling="fixed", pool="lightweight"),),
+        images=(Image("cavecanary--cavecanary", "cavecanary"),),
+        configmaps=(ConfigMap("cavecanary-config", {"config.cfg": "config.cfg.j2"}, secret=True), _env("cavecanary")),
+        secrets=("postgres_password", "slack_api_token", "cave_token"),
+        service_account="pychunkedgraph",
+    ),
+)
+
+BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
+ALIASES: dict[str, str] = {a: s.name for s in SERVICES for a in s.aliases}
+
+# Secrets whose value is a whole file (mounted), as opposed to one env variable.
+FILE_SECRETS = {"cave_token": "cave-secret.json", "pmanagement_token": "cave-secret.json",
+                "oauth_client": "client_secret.json"}
+# Services that need a Cloud SQL proxy sidecar (base/components/cloudsql-proxy, selected by label).
+NODE_POOL_ROLES = ("standard", "lightweight", "mesh", "core")
+
+
+def services_for(kind: ClusterKind) -> tuple[Service, ...]:
+    return tuple(s for s in SERVICES if kind in s.kinds)
+
+
+def resolve(name: str) -> Service | None:
+    """A service by its name or alias (`schema`, `annotation`, `materialize`)."""
+    return BY_NAME.get(ALIASES.get(name, name))

@@ -1,0 +1,52 @@
+"""Validate every spec in environments/ and write the overlays they compile to.
+
+Examples:
+  python -m compiler build            # all clusters; removes overlays whose spec was deleted
+  python -m compiler build minnie     # only overlays/minnie/
+
+All specs are validated on every run (rules span clusters: hostnames, global servers). On any problem
+nothing is written and each problem is printed as `file:line:col: message`. Output is deterministic, and
+each overlay is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compiler import overlays
+from compiler.errors import UserError
+from compiler.load import load_all
+
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="clusters to build (default: all)")
+
+
+def selected(known: list[str], wanted: list[str]) -> list[str] | None:
+    """The clusters asked for, or None for all; unknown names are a user error."""
+    if not wanted:
+        return None
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise UserError(f"unknown cluster(s) {', '.join(unknown)} (known: {', '.join(known)}; "
+                        "a cluster is environments/<cluster>.yaml)")
+    return sorted(set(wanted))
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    loaded = load_all(root)
+    clusters = selected(sorted(loaded), args.clusters)
+    trees = overlays.expected(loaded, clusters)
+    orphans = [] if clusters else [c for c in overlays.generated_overlays(root) if c not in loaded]
+    written, removed = overlays.write(root, trees, orphans)
+    for name in written:
+        print(f"wrote overlays/{name}/ ({len(trees[name])} files)")
+    for name in removed:
+        print(f"removed overlays/{name}/ (its spec is gone)")
+    if not written and not removed:
+        print(f"overlays up to date ({len(trees)} cluster{'s' if len(trees) != 1 else ''})", file=sys.stderr)
+    return 0

@@ -1,0 +1,65 @@
+"""Show what would change in each cluster: rendered manifests of a git ref vs the working tree.
+
+Each cluster's overlay inputs are hashed on both sides first; only clusters whose hashes differ are
+rendered (in parallel, through the render cache), so a one-cluster change costs one cluster's render.
+Objects are matched by cluster, kind, namespace and name; generated ConfigMaps/Secrets are matched
+without their kustomize hash suffix, so a config edit shows as a content change plus a note that the
+pods using it roll. Secret values (Secret data, ExternalSecret templates) are never printed.
+
+The report starts with a summary: image changes, Argo CD sync-wave/hook changes, and a
+service × cluster matrix; then every added, removed (never hidden) and changed object, field by field.
+
+Examples:
+  python -m compiler diff                         # vs merge-base with origin/main (or HEAD)
+  python -m compiler diff minnie --base v1.4.0    # one cluster, against a tag
+  python -m compiler diff --format markdown > comment.md   # PR comment, < 65,000 characters
+  python -m compiler diff --format json | jq '.summary'   # schema: see compiler/diff.py
+
+Exit codes: 0 no change, 1 changes, 2 error (unknown cluster or ref, kustomize failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compiler import diff
+
+HELP = "semantic diff of rendered manifests, git ref vs working tree"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="clusters to compare (default: all)")
+    parser.add_argument(
+        "--base",
+        metavar="REF",
+        help="git ref to compare with (default: merge-base of origin/main and HEAD, else HEAD)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "json"),
+        default="text",
+        help="output format (default: text)",
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour text output (auto: when stdout is a terminal)",
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=diff.GITHUB_COMMENT_LIMIT,
+        metavar="N",
+        help="markdown: cut details to stay under N characters (default: 65000, a GitHub comment)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="render afresh instead of reading the cache")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = diff.diff_ref(Path(args.root), args.base, args.clusters, use_cache=not args.no_cache)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    sys.stdout.write(diff.format_result(result, args.format, color=color, max_chars=args.max_chars))
+    return 1 if result.changed else 0

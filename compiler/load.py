@@ -1,0 +1,215 @@
+"""Load every environments/*.yaml: parse with positions, validate the model, apply the cross-field rules.
+
+All problems of all files are collected and raised together as one UserError (file:line:col each).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from compiler import catalog, rules
+from compiler.errors import Problem, UserError
+from compiler.spec import CLUSTER_MODELS, ClusterSpec
+from compiler.yamlio import Document, Loc, load_document, to_plain
+
+ENV_DIR = "environments"
+
+# Friendly descriptions of the spec's string patterns, so errors say what is expected, not a regex.
+PATTERN_HINTS = {
+    "^[a-z]([-a-z0-9]*[a-z0-9])?$": "a lowercase name of letters, digits and '-' (like minnie-prod)",
+    "([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+": "a bare lowercase host name like cave.example.org (no scheme, no path)",
+    "^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9](/[^\\s]*)?$": "a bucket name without gs:// (like my-bucket or my-bucket/path)",
+    "^[A-Za-z0-9][A-Za-z0-9._-]{0,126}$": "an image version like 4.23.0 (without the leading v)",
+    "^[0-9]+(\\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$": "a Kubernetes quantity like 500m, 2 or 512Mi",
+    "^[a-z][-a-z0-9]{4,28}[a-z0-9]$": "a GCP project id (6-30 lowercase letters, digits, '-')",
+    "^[a-z]+-[a-z]+[0-9]+$": "a GCP region like us-east1",
+    "^[a-z]+-[a-z]+[0-9]+-[a-z]$": "a GCP zone like us-east1-b",
+    "^1\\.[0-9]+$": "a Kubernetes minor version like 1.31",
+    "^[A-Za-z0-9_-]{1,255}$": "a Secret Manager secret name (letters, digits, '-', '_'), never a secret value",
+}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated spec and the document it came from (for positions in later rules)."""
+
+    spec: ClusterSpec
+    doc: Document
+
+
+def spec_files(root: Path) -> list[Path]:
+    return sorted((root / ENV_DIR).glob("*.yaml"))
+
+
+def load_environments(root: Path) -> dict[str, ClusterSpec]:
+    """Every spec in <root>/environments, validated; raises UserError listing all problems."""
+    return {name: item.spec for name, item in load_all(root).items()}
+
+
+def load_all(root: Path) -> dict[str, Loaded]:
+    files = spec_files(root)
+    if not files:
+        raise UserError(f"{ENV_DIR}/: no cluster specs found (add environments/<cluster>.yaml)")
+    problems: list[Problem] = []
+    loaded: dict[str, Loaded] = {}
+    for file in files:
+        display = f"{ENV_DIR}/{file.name}"
+        doc, found = load_document(file, display)
+        problems.extend(found)
+        if doc is None:
+            continue
+        spec, found = validate_document(doc)
+        problems.extend(found)
+        if spec is not None:
+            loaded[file.stem] = Loaded(spec, doc)
+    problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}))
+    if problems:
+        raise UserError(problems)
+    return loaded
+
+
+def validate_document(doc: Document) -> tuple[ClusterSpec | None, list[Problem]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [doc.problem((), "a cluster spec must be a YAML mapping (start with `kind: local`)")]
+    kind = data.get("kind")
+    if kind not in CLUSTER_MODELS:
+        where: Loc = ("kind",) if "kind" in data else ()
+        return None, [doc.problem(where, f"kind must be 'global' or 'local', not {kind!r} (set `kind:`)")]
+    model = CLUSTER_MODELS[kind]
+    try:
+        return model.model_validate(to_plain(data)), []
+    except ValidationError as err:
+        return None, _problems(doc, model, err.errors(include_url=False))
+
+
+# --------------------------------------------------------------------------- pydantic errors → positions
+
+
+def _data_loc(data: Any, loc: tuple[str | int, ...], error_type: str) -> Loc:
+    """Drop pydantic's union-member tags (e.g. 'Replicas', 'int') that are not keys of the document."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            out.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            out.append(part)
+        elif last and error_type in ("missing", "extra_forbidden"):
+            out.append(part)
+        # else: a tag pydantic adds for union members / validators: skip it
+    return tuple(out)
+
+
+def _unwrap_models(annotation: Any) -> list[Any]:
+    """The possible types behind Optional/Union/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap_models(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(annotation) for t in _unwrap_models(a)]
+    return [annotation]
+
+
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, if one does."""
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for t in current:
+            if isinstance(t, type) and issubclass(t, BaseModel) and isinstance(part, str):
+                field = t.model_fields.get(part)
+                if field is not None:
+                    nxt.extend(_unwrap_models(field.annotation))
+                continue
+            origin = typing.get_origin(t)
+            args = typing.get_args(t)
+            if origin is dict and args:
+                nxt.extend(_unwrap_models(args[1]))
+            elif origin is list and args and isinstance(part, int):
+                nxt.extend(_unwrap_models(args[0]))
+        current = nxt
+    for t in current:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _unknown_key(model: type[BaseModel], loc: Loc, kind: str) -> str:
+    key = str(loc[-1])
+    parent = loc[:-1]
+    if parent == ("services",):
+        svc = catalog.BY_NAME.get(key) or catalog.resolve(key)
+        if svc is not None and kind not in svc.kinds:
+            return f"service {key!r} runs on {' and '.join(svc.kinds)} clusters, not on a {kind} cluster"
+    owner = _model_at(model, parent)
+    allowed = sorted(owner.model_fields) if owner else []
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+    if allowed:
+        return f"unknown key {key!r} (allowed here: {', '.join(allowed)})"
+    return f"unknown key {key!r}"
+
+
+def _message(err: ErrorDetails, loc: Loc, model: type[BaseModel], kind: str) -> str:
+    etype = err["type"]
+    where = _dotted(loc)
+    if etype == "extra_forbidden":
+        return _unknown_key(model, loc, kind)
+    if etype == "missing":
+        parent = _dotted(loc[:-1]) if len(loc) > 1 else "the top level"
+        return f"missing required key {loc[-1]!r} (add it under {parent})"
+    value = err.get("input")
+    if etype == "string_pattern_mismatch":
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        hint = next((h for p, h in PATTERN_HINTS.items() if p in pattern), f"text matching {pattern}")
+        extra = ""
+        if isinstance(value, str) and re.match(r"^[a-z]+://", value):
+            extra = "; drop the scheme prefix"
+        return f"{where}: {value!r} is not valid: expected {hint}{extra}"
+    if etype == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        return f"{where}: {value!r} is not allowed (use one of {expected})"
+    if etype == "value_error":
+        return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
+    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    return f"{where}: {err['msg']}{shown}"
+
+
+def _problems(doc: Document, model: type[BaseModel], errors: list[ErrorDetails]) -> list[Problem]:
+    kind = str(doc.data.get("kind"))
+    items = [(_data_loc(doc.data, tuple(e["loc"]), e["type"]), e) for e in errors]
+    locs = {loc for loc, _ in items}
+    out: list[Problem] = []
+    seen: set[Loc] = set()
+    for loc, err in items:
+        # A union error at a parent is noise when a member gave a more precise one deeper down.
+        if any(other != loc and other[: len(loc)] == loc for other in locs):
+            continue
+        if loc in seen:
+            continue
+        seen.add(loc)
+        as_key = err["type"] == "extra_forbidden"
+        position_loc = loc[:-1] if err["type"] == "missing" else loc
+        out.append(doc.problem(position_loc, _message(err, loc, model, kind), key=as_key))
+    return out

@@ -1,0 +1,435 @@
+"""Render overlays with kustomize: content hashes of their inputs, an on-disk cache, parallel builds.
+
+An overlay's content hash covers every file of the overlay directory and of every directory or file
+its kustomization references, recursively, plus the kustomize version: equal hashes mean equal
+renders, so `diff` and `validate` skip or reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compiler import kustomize
+from compiler.errors import Problem, UserError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CACHE_DIR = Path(".cache/cave-gitops/renders")
+# Bump when the key layout changes so old cache entries are never read as new ones.
+_HASH_SCHEMA = "cave-render-v1"
+
+# Keys of a kustomization whose values name files or directories (lists of strings).
+_PATH_LISTS = (
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "patchesStrategicMerge",
+)
+# Keys holding lists of mappings with a `path` (inline patches have none).
+_PATCH_LISTS = ("patches", "patchesJson6902", "replacements")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+class _Loader(yaml.CSafeLoader):
+    """Safe YAML loader that keeps timestamps as strings, as Kubernetes does."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+# A bare `=` is the YAML 1.1 "value" tag; Kubernetes reads it as the string "=".
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: str(node.value))
+
+
+def load_yaml_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream (safe, timestamps kept as strings)."""
+    return list(yaml.load_all(text, Loader=_Loader))
+
+
+# --------------------------------------------------------------------------- clusters and overlays
+
+
+def overlay_dir(root: Path, cluster: str) -> Path:
+    return root / "overlays" / cluster
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def list_clusters(root: Path) -> list[str]:
+    """Clusters with both a spec (environments/<c>.yaml) and an overlay (overlays/<c>/), sorted."""
+    overlays = root / "overlays"
+    if not overlays.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in overlays.iterdir()
+        if d.is_dir() and (root / "environments" / f"{d.name}.yaml").is_file() and kustomization_file(d)
+    )
+
+
+def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
+    """The requested clusters (all when none), or a UserError listing the known ones."""
+    known = list_clusters(root)
+    if not requested:
+        return known
+    unknown = [c for c in requested if c not in known]
+    if unknown:
+        listing = ", ".join(known) if known else "none: run `python -m compiler build` first"
+        raise UserError(
+            [
+                Problem(f"overlays/{c}", message=f"unknown cluster {c!r} (known clusters: {listing})")
+                for c in unknown
+            ]
+        )
+    return list(dict.fromkeys(requested))
+
+
+# --------------------------------------------------------------------------- content hashes
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _references(doc: Mapping[str, Any]) -> Iterator[str]:
+    """Every file or directory a kustomization names (paths relative to its directory, or URLs)."""
+    for key in _PATH_LISTS:
+        for item in doc.get(key) or []:
+            if isinstance(item, str):
+                yield item
+    for key in _PATCH_LISTS:
+        for item in doc.get(key) or []:
+            if isinstance(item, Mapping) and isinstance(item.get("path"), str):
+                yield item["path"]
+    for key in _GENERATORS:
+        for gen in doc.get(key) or []:
+            if not isinstance(gen, Mapping):
+                continue
+            for source in [*(gen.get("files") or []), *(gen.get("envs") or []), gen.get("env")]:
+                if isinstance(source, str):
+                    yield source.split("=", 1)[-1]
+    for holder, key in (("openapi", "path"), ("helmGlobals", "chartHome")):
+        value = doc.get(holder)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str):
+            yield value[key]
+    for chart in doc.get("helmCharts") or []:
+        if isinstance(chart, Mapping) and isinstance(chart.get("valuesFile"), str):
+            yield chart["valuesFile"]
+
+
+def _is_remote(ref: str) -> bool:
+    return "://" in ref or ref.startswith(("git@", "github.com/", "gitlab.com/", "bitbucket.org/"))
+
+
+@dataclass
+class InputHasher:
+    """Content hashes of overlays under one root; memoises work shared by overlays (their bases)."""
+
+    root: Path
+    _files: dict[Path, str] = field(default_factory=dict)
+    _dirs: dict[Path, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _rel(self, path: Path) -> str:
+        return Path(os.path.relpath(path, self.root)).as_posix()
+
+    def _digest(self, path: Path) -> str:
+        digest = self._files.get(path)
+        if digest is None:
+            digest = self._files[path] = _file_digest(path)
+        return digest
+
+    def _walk(self, directory: Path) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for dirpath, dirnames, filenames in os.walk(directory):
+            dirnames.sort()
+            for name in filenames:
+                path = Path(dirpath) / name
+                if path.is_file():
+                    files[self._rel(path)] = self._digest(path)
+        return files
+
+    def _directory(self, directory: Path, seen: set[Path]) -> tuple[dict[str, str], frozenset[str]]:
+        """Files (relpath → digest) a kustomization directory depends on, and its remote references."""
+        if directory in self._dirs:
+            return self._dirs[directory]
+        files = self._walk(directory)
+        remotes: set[str] = set()
+        kfile = kustomization_file(directory)
+        doc: Any = None
+        if kfile is not None:
+            try:
+                doc = yaml.load(kfile.read_text(), Loader=_Loader)
+            except (yaml.YAMLError, UnicodeDecodeError):
+                doc = None  # kustomize reports it when rendering; the raw bytes are hashed already
+        for ref in _references(doc) if isinstance(doc, Mapping) else ():
+            if _is_remote(ref):
+                remotes.add(ref)
+                continue
+            target = Path(os.path.normpath(directory / ref))
+            if target.is_file():
+                files.setdefault(self._rel(target), self._digest(target))
+            elif target.is_dir() and kustomization_file(target) is not None:
+                if target in seen:
+                    continue  # a cycle: kustomize rejects it at render time
+                sub_files, sub_remotes = self._directory(target, seen | {target})
+                files.update(sub_files)
+                remotes |= sub_remotes
+            else:
+                files[self._rel(target)] = "missing"  # kustomize fails on it; still part of the key
+        result = (files, frozenset(remotes))
+        self._dirs[directory] = result
+        return result
+
+    def inputs(self, overlay: Path) -> tuple[dict[str, str], frozenset[str]]:
+        """Every input file of an overlay (relpath → sha256) and the remote references it has."""
+        with self._lock:
+            overlay = Path(os.path.normpath(overlay.absolute()))
+            return self._directory(overlay, {overlay})
+
+    def overlay_hash(self, overlay: Path, kustomize_version: str) -> str:
+        """Content hash of an overlay: its input files, their paths, remote refs and the kustomize version."""
+        files, remotes = self.inputs(overlay)
+        h = hashlib.sha256()
+        h.update(f"{_HASH_SCHEMA}\0kustomize {kustomize_version}\0overlay {self._rel(overlay)}\0".encode())
+        for rel in sorted(files):
+            h.update(f"file {rel}\0{files[rel]}\0".encode())
+        for ref in sorted(remotes):
+            h.update(f"remote {ref}\0".encode())
+        return h.hexdigest()
+
+
+def content_hash(overlay: Path, kustomize_version: str, root: Path) -> str:
+    """Content hash of one overlay (see InputHasher.overlay_hash)."""
+    return InputHasher(root.absolute()).overlay_hash(overlay, kustomize_version)
+
+
+# --------------------------------------------------------------------------- the render cache
+
+
+@dataclass(frozen=True)
+class RenderCache:
+    """Rendered YAML on disk, keyed by overlay content hash; writes are atomic."""
+
+    directory: Path
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.yaml"
+
+    def get(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text()
+        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+            return None
+
+    def put(self, key: str, text: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full disk only costs a re-render next time
+
+
+def default_cache(root: Path) -> RenderCache:
+    return RenderCache(root / CACHE_DIR)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass
+class RenderStats:
+    """How many overlays were rendered by kustomize and how many came from the cache (thread-safe)."""
+
+    renders: int = 0
+    cache_hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, *, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.cache_hits += 1
+            else:
+                self.renders += 1
+
+
+STATS = RenderStats()
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One overlay to render: a label for messages (usually the cluster), its directory and its hash."""
+
+    label: str
+    overlay: Path
+    key: str
+    cacheable: bool = True
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Kustomize's output for one overlay, as text and (parsed on first use) as objects."""
+
+    label: str
+    key: str
+    text: str
+    from_cache: bool
+
+    @cached_property
+    def objects(self) -> list[dict[str, Any]]:
+        return parse_objects(self.text, self.label)
+
+
+def parse_objects(text: str, source: str = "") -> list[dict[str, Any]]:
+    """Kubernetes objects of a rendered YAML stream (empty documents dropped)."""
+    try:
+        docs = load_yaml_documents(text)
+    except yaml.YAMLError as err:
+        raise UserError(
+            [Problem(source, message=f"rendered output is not YAML: {err} (check the overlay)")]
+        ) from None
+    objects = [d for d in docs if d is not None]
+    bad = [i for i, d in enumerate(objects) if not isinstance(d, dict)]
+    if bad:
+        raise UserError(
+            [Problem(source, message=f"rendered document {bad[0]} is not a mapping (check the overlay)")]
+        )
+    return objects
+
+
+def object_id(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(api group, kind, namespace, name): the identity of an object in a cluster."""
+    api_version = str(obj.get("apiVersion") or "")
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    meta = obj.get("metadata") or {}
+    return (group, str(obj.get("kind") or ""), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    """`Kind/namespace/name` (or `Kind/name` for objects without a namespace) for messages."""
+    _, kind, namespace, name = object_id(obj)
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def join_path(path: str, part: str | int) -> str:
+    """path extended by a key (`a.b`, or `a["b.c"]` when not an identifier) or an index (`a[0]`)."""
+    if isinstance(part, int):
+        return f"{path}[{part}]"
+    if part and part.replace("_", "a").replace("-", "a").isalnum():
+        return f"{path}.{part}" if path else part
+    return f"{path}[{json.dumps(part)}]"
+
+
+def field_path(parts: Iterable[str | int]) -> str:
+    """A dotted field path with [i] indices, e.g. spec.containers[0].env; odd keys quoted: a["b.c"]."""
+    out = ""
+    for part in parts:
+        out = join_path(out, part)
+    return out
+
+
+def sorted_objects(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects in a stable order: api group, kind, namespace, name."""
+    return sorted(objects, key=object_id)
+
+
+def dump_objects(objects: Iterable[Mapping[str, Any]]) -> str:
+    """A YAML stream of objects with sorted keys (deterministic)."""
+    return "".join(
+        "---\n" + yaml.dump(dict(o), Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
+        for o in objects
+    )
+
+
+def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | None) -> Rendered:
+    if cache is not None and job.cacheable:
+        text = cache.get(job.key)
+        if text is not None:
+            STATS.count(hit=True)
+            return Rendered(job.label, job.key, text, from_cache=True)
+    text = tool.build(job.overlay, label=job.label)
+    STATS.count(hit=False)
+    if cache is not None and job.cacheable:
+        cache.put(job.key, text)
+    return Rendered(job.label, job.key, text, from_cache=False)
+
+
+def render_jobs(
+    jobs: Sequence[RenderJob],
+    tool: kustomize.Kustomize,
+    cache: RenderCache | None,
+    workers: int | None = None,
+) -> list[Rendered]:
+    """Render every job, one kustomize process per overlay in parallel; all failures in one UserError."""
+    if not jobs:
+        return []
+    workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    problems: list[Problem] = []
+    results: list[Rendered] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_render_one, job, tool, cache) for job in jobs]
+        for future in futures:
+            try:
+                results.append(future.result())
+            except UserError as err:
+                problems.extend(err.problems)
+    if problems:
+        raise UserError(problems)
+    return results
+
+
+def make_job(hasher: InputHasher, label: str, overlay: Path, kustomize_version: str) -> RenderJob:
+    """A render job for an overlay, keyed by its content hash (remote inputs make it uncacheable)."""
+    _, remotes = hasher.inputs(overlay)
+    return RenderJob(label, overlay, hasher.overlay_hash(overlay, kustomize_version), cacheable=not remotes)
+
+
+def render_clusters(
+    root: Path,
+    clusters: Sequence[str],
+    *,
+    cache: RenderCache | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> dict[str, Rendered]:
+    """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default)."""
+    root = root.absolute()
+    tool = kustomize.find(root)
+    hasher = InputHasher(root)
+    if use_cache and cache is None:
+        cache = default_cache(root)
+    jobs = [make_job(hasher, c, overlay_dir(root, c), tool.version) for c in clusters]
+    rendered = render_jobs(jobs, tool, cache if use_cache else None, workers)
+    return {r.label: r for r in rendered}
+
+
+def render_cluster(root: Path, cluster: str, *, use_cache: bool = True) -> Rendered:
+    """Rendered output of one cluster (UserError listing known clusters when it does not exist)."""
+    select_clusters(root, [cluster])
+    return render_clusters(root, [cluster], use_cache=use_cache)[cluster]

@@ -1,0 +1,260 @@
+"""Cross-field and cross-cluster rules a single field's type cannot express (cave-deployment-facts, section 7).
+
+Each rule is a small function yielding Problems; `check_all` runs them over every loaded spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+
+from compiler import catalog
+from compiler.derive import derive
+from compiler.errors import Problem
+from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster, Replicas, Service, enabled_services
+from compiler.yamlio import Document
+
+Specs = dict[str, tuple[ClusterSpec, Document]]
+GKE_CLUSTER_NAME_MAX = 40
+GCP_SA_ID_MAX = 30
+
+
+def _version_tuple(version: str) -> tuple[int, ...] | None:
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(g) for g in m.groups() if g is not None) if m else None
+
+
+def file_name(name: str, spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    if spec.name != name:
+        yield doc.problem(("name",), f"name {spec.name!r} differs from the file name {name}.yaml "
+                                     f"(rename the file or set `name: {name}`)")
+
+
+def gcp_location(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    if not spec.gcp.zone.startswith(spec.gcp.region + "-"):
+        yield doc.problem(("gcp", "zone"), f"zone {spec.gcp.zone!r} is not in region {spec.gcp.region!r} "
+                                           f"(use a zone like {spec.gcp.region}-b)")
+
+
+def gke_names(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    names = derive(spec)
+    if len(names.cluster_name) > GKE_CLUSTER_NAME_MAX:
+        yield doc.problem(("name",), f"cluster name {names.cluster_name!r} is longer than "
+                                     f"{GKE_CLUSTER_NAME_MAX} characters (shorten `name`)")
+    roles = {s.service_account for s in map(catalog.BY_NAME.get, enabled_services(spec)) if s and s.service_account}
+    for role in sorted(roles):
+        account = f"daf-{role}-{spec.name}"
+        if len(account) > GCP_SA_ID_MAX:
+            yield doc.problem(("name",), f"service account id {account!r} is longer than {GCP_SA_ID_MAX} "
+                                         f"characters (shorten `name` to at most "
+                                         f"{GCP_SA_ID_MAX - len(role) - 5} characters)")
+
+
+def dns_zones(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    zones = spec.dns.zones
+    pairs: list[tuple[tuple[str | int, ...], str, str]] = [
+        (("dns", "zone"), f"{spec.name}.{spec.dns.domain}", spec.dns.zone)
+    ]
+    pairs += [(("dns", "extra_hostnames", i), h.hostname, h.zone) for i, h in enumerate(spec.dns.extra_hostnames)]
+    for loc, hostname, zone in pairs:
+        if zone not in zones:
+            close = difflib.get_close_matches(zone, list(zones), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"declare it under dns.zones or use one of {sorted(zones)}"
+            where = loc if loc[-1] == "zone" else (*loc, "zone")
+            yield doc.problem(where, f"DNS zone {zone!r} is not declared in dns.zones ({hint})")
+        elif not (hostname == zones[zone] or hostname.endswith("." + zones[zone])):
+            yield doc.problem(loc, f"hostname {hostname!r} is not inside zone {zone!r} ({zones[zone]}); "
+                                   "pair each hostname with the zone that holds it")
+
+
+def replicas(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    for name, svc in enabled_services(spec).items():
+        entry = catalog.BY_NAME[name]
+        settings: list[tuple[tuple[str | int, ...], str, int | Replicas | None]] = [
+            (("services", name, "replicas"), entry.main.name, svc.replicas)
+        ]
+        for wname, ws in svc.workloads.items():
+            base: tuple[str | int, ...] = ("services", name, "workloads", wname)
+            if entry.workload(wname) is None:
+                known = [w.name for w in entry.workloads]
+                close = difflib.get_close_matches(wname, known, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"workloads of {name}: {', '.join(known)}"
+                yield doc.problem(base, f"{name} has no workload {wname!r} ({hint})", key=True)
+                continue
+            settings.append(((*base, "replicas"), wname, ws.replicas))
+        for loc, wname, value in settings:
+            workload = entry.workload(wname)
+            assert workload is not None
+            yield from _replica_value(doc, loc, workload, value)
+
+
+def _replica_value(doc: Document, loc: tuple[str | int, ...], workload: catalog.Workload,
+                   value: int | Replicas | None) -> Iterator[Problem]:
+    if value is None:
+        return
+    if workload.scaling == "job":
+        yield doc.problem(loc, f"{workload.name} is a {workload.kind}; it has no replicas (remove this key)")
+    elif workload.scaling == "hpa" and not isinstance(value, Replicas):
+        yield doc.problem(loc, f"{workload.name} is autoscaled: give `{{min: N, max: M}}`, not a single number")
+    elif workload.scaling == "fixed" and isinstance(value, Replicas):
+        yield doc.problem(loc, f"{workload.name} runs a fixed number of pods: give a single number, not min/max")
+    elif isinstance(value, Replicas) and value.min > value.max:
+        yield doc.problem((*loc, "min"), f"min replicas {value.min} is greater than max {value.max} "
+                                         "(lower min or raise max)")
+    elif isinstance(value, int) and value < 0:
+        yield doc.problem(loc, "replicas cannot be negative")
+
+
+def node_pools(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for i, pool in enumerate(spec.node_pools):
+        if pool.name in seen:
+            yield doc.problem(("node_pools", i, "name"), f"node pool {pool.name!r} is defined twice "
+                                                         f"(also node_pools[{seen[pool.name]}])")
+        seen.setdefault(pool.name, i)
+        if pool.min_nodes > pool.max_nodes:
+            yield doc.problem(("node_pools", i, "min_nodes"), f"min_nodes {pool.min_nodes} is greater than "
+                                                              f"max_nodes {pool.max_nodes}")
+    if not isinstance(spec, LocalCluster):
+        return
+    # Local workloads are placed on tainted pools by role (base/components/node-pools): they must exist.
+    needed: dict[str, str] = {}
+    for name in enabled_services(spec):
+        for w in catalog.BY_NAME[name].workloads:
+            if w.pool:
+                needed.setdefault(f"{w.pool}-pool", f"{name}/{w.name}")
+    by_name = {p.name: p for p in spec.node_pools}
+    for pool_name, user in sorted(needed.items()):
+        pool = by_name.get(pool_name)
+        if pool is None:
+            yield doc.problem(("node_pools",), f"node pool {pool_name!r} is missing; {user} runs on it "
+                                               f"(add `- name: {pool_name}` under node_pools)")
+        elif not pool.tainted and pool_name != "core-pool":
+            idx = spec.node_pools.index(pool)
+            yield doc.problem(("node_pools", idx, "tainted"), f"{pool_name} must be tainted: workloads "
+                                                              "select it with a toleration (set tainted: true)")
+
+
+def _enabled(spec: LocalCluster, name: str) -> Service | None:
+    svc: Service | None = getattr(spec.services, name)
+    return svc if svc is not None and svc.enabled else None
+
+
+def datastacks(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    if not isinstance(spec, LocalCluster):
+        return
+    supported = set(spec.datastacks)
+    if len(supported) != len(spec.datastacks):
+        yield doc.problem(("datastacks",), "datastacks lists a name twice (list each datastack once)")
+
+    def unknown(loc: tuple[str | int, ...], ds: str) -> Problem:
+        close = difflib.get_close_matches(ds, sorted(supported), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "add it to `datastacks:` or pick a supported one"
+        return doc.problem(loc, f"datastack {ds!r} is not among this cluster's datastacks ({hint})")
+
+    gb = spec.services.guidebook
+    if gb and gb.enabled and gb.datastack not in supported:
+        yield unknown(("services", "guidebook", "datastack"), gb.datastack)
+    mat = spec.services.materializationengine
+    if mat and mat.enabled:
+        for i, ds in enumerate(mat.datastacks):
+            if ds not in supported:
+                yield unknown(("services", "materializationengine", "datastacks", i), ds)
+    canary = spec.services.cavecanary
+    if canary and canary.enabled and canary.datastack not in supported:
+        yield unknown(("services", "cavecanary", "datastack"), canary.datastack)
+    dash = spec.services.dash
+    if dash and dash.enabled:
+        for ds in dash.apps:
+            if ds not in supported:
+                yield unknown(("services", "dash", "apps", ds), ds)
+
+
+def materialization(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    if not isinstance(spec, LocalCluster):
+        return
+    mat = spec.services.materializationengine
+    if mat is None or not mat.enabled:
+        return
+    base = ("services", "materializationengine")
+    if mat.health_aligned_volume is None:
+        yield doc.problem(base, key=True, message="health_aligned_volume is required when materialization runs: "
+                          "name an aligned volume whose database exists, or /health fails and pods crash-loop (P23)")
+    if mat.min_databases > mat.max_databases:
+        yield doc.problem((*base, "min_databases"), f"min_databases {mat.min_databases} is greater than "
+                                                    f"max_databases {mat.max_databases}")
+    if not mat.merge_databases:
+        version = _version_tuple(mat.version)
+        if version is None:
+            yield doc.problem((*base, "merge_databases"), f"merge_databases: false needs "
+                                                          f"materializationengine >= 4.8; cannot tell from "
+                                                          f"version {mat.version!r} (use a release version)")
+        elif version < (4, 8):
+            yield doc.problem((*base, "merge_databases"), f"merge_databases: false needs materializationengine "
+                                                          f">= 4.8, this cluster runs {mat.version} "
+                                                          "(upgrade or set merge_databases: true)")
+    names = [e.name for e in mat.beat_schedule]
+    for i, entry in enumerate(mat.beat_schedule):
+        if names.index(entry.name) != i:
+            yield doc.problem((*base, "beat_schedule", i, "name"), f"beat schedule name {entry.name!r} is used "
+                                                                   "twice (names must be unique)")
+
+
+CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] = (
+    gcp_location,
+    gke_names,
+    dns_zones,
+    replicas,
+    node_pools,
+    datastacks,
+    materialization,
+)
+
+
+def global_servers(specs: Specs) -> Iterator[Problem]:
+    """A local cluster's global_server must be a hostname of a global spec in this repository."""
+    served: dict[str, str] = {}
+    for name, (spec, _) in specs.items():
+        if isinstance(spec, GlobalCluster):
+            for host in derive(spec).hostnames:
+                served[host] = name
+    for _, (spec, doc) in sorted(specs.items()):
+        if isinstance(spec, LocalCluster) and spec.global_server not in served:
+            close = difflib.get_close_matches(spec.global_server, sorted(served), n=1)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            elif served:
+                hint = f"global hostnames here: {', '.join(sorted(served))}"
+            else:
+                hint = "add the global cluster's spec to environments/"
+            yield doc.problem(("global_server",), f"global_server {spec.global_server!r} is not a hostname of "
+                                                  f"any global cluster spec ({hint})")
+
+
+def unique_hostnames(specs: Specs) -> Iterator[Problem]:
+    """Every hostname belongs to one cluster (it gets one certificate and one DNS record)."""
+    uses: dict[str, list[tuple[str, Document, tuple[str | int, ...]]]] = {}
+    for name, (spec, doc) in sorted(specs.items()):
+        for i, host in enumerate(derive(spec).hostnames):
+            loc: tuple[str | int, ...] = ("name",) if i == 0 else ("dns", "extra_hostnames", i - 1, "hostname")
+            uses.setdefault(host, []).append((name, doc, loc))
+    for host, where in sorted(uses.items()):
+        if len(where) < 2:
+            continue
+        for name, doc, loc in where:
+            others = sorted({f"cluster {n!r}" if n != name else "this cluster" for n, _, other in where
+                             if (n, other) != (name, loc)})
+            yield doc.problem(loc, f"hostname {host!r} is also used by {', '.join(others)} (hostnames must be "
+                                   "unique across clusters)")
+
+
+def check_all(specs: Specs) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, (spec, doc) in specs.items():
+        problems.extend(file_name(name, spec, doc))
+        for rule in CLUSTER_RULES:
+            problems.extend(rule(spec, doc))
+    problems.extend(global_servers(specs))
+    problems.extend(unique_hostnames(specs))
+    return problems

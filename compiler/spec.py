@@ -1,0 +1,382 @@
+"""The environment spec: what people write in environments/<cluster>.yaml (pydantic v2, extra keys forbidden).
+
+Only inputs live here. Everything derived from them (cluster and service-account names, URLs, queue
+names, Secret Manager names by default) is computed in compiler/derive.py. Secrets appear only as
+Secret Manager secret *names*, never as values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+K8S_MIN_MINOR = 30
+K8S_MAX_MINOR = 37
+
+Label = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=63),
+]
+Fqdn = Annotated[
+    str,
+    StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
+]
+Bucket = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9](/[^\s]*)?$")]
+Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,126}$")]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
+Datastack = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+ScalarValue = str | int | float | bool
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- shared building blocks
+
+
+class Gcp(Model):
+    """GCP project and location of the cluster and its databases, Redis, Pub/Sub."""
+
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
+    zone: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")]
+
+
+class ExtraHostname(Model):
+    hostname: Fqdn
+    zone: Label
+
+
+class Dns(Model):
+    """Hostnames: the primary one is <name>.<domain>; each hostname is paired with its Cloud DNS zone."""
+
+    domain: Fqdn
+    zone: Label
+    zones: dict[Label, Fqdn] = Field(min_length=1, description="Cloud DNS managed zone name → its DNS name")
+    extra_hostnames: list[ExtraHostname] = []
+
+
+class Tls(Model):
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+    acme: Literal["production", "staging"] = "production"
+
+
+class NodePool(Model):
+    name: Label
+    machine_type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+-[a-z0-9-]+$")]
+    min_nodes: int = Field(1, ge=0, le=1000)
+    max_nodes: int = Field(3, ge=1, le=1000)
+    disk_gb: int = Field(40, ge=10, le=65536)
+    preemptible: bool = False
+    tainted: bool = True
+
+
+class CloudSql(Model):
+    instance: Label
+    database_version: Literal["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16"] = "POSTGRES_15"
+    tier: Annotated[str, StringConstraints(pattern=r"^db-[a-z0-9-]+$")] = "db-custom-4-16384"
+
+
+class Replicas(Model):
+    min: int = Field(ge=1, le=1000)
+    max: int = Field(ge=1, le=1000)
+
+
+class Resources(Model):
+    cpu: Quantity
+    memory: Quantity
+
+
+class WorkloadSettings(Model):
+    """Replicas and resource requests of one workload of a service."""
+
+    replicas: int | Replicas | None = None
+    resources: Resources | None = None
+
+
+class Service(Model):
+    """What every service has: on/off, image version, replicas and requests of its main workload."""
+
+    enabled: bool = True
+    version: Version
+    replicas: int | Replicas | None = None
+    resources: Resources | None = None
+    workloads: dict[str, WorkloadSettings] = {}
+
+
+# --------------------------------------------------------------------------- global services
+
+
+class AdminUser(Model):
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]
+    name: str
+    pi: str = ""
+
+
+class Auth(Service):
+    default_admins: list[AdminUser] = []
+
+
+class Infoservice(Service):
+    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] = (
+        "https://neuroglancer-demo.appspot.com"
+    )
+
+
+class Nglstate(Service):
+    datastore_namespace: Label
+    bucket: Bucket | None = None
+
+
+class GlobalServices(Model):
+    auth: Auth | None = None
+    sticky_auth: Service | None = None
+    infoservice: Infoservice | None = None
+    emannotationschemas: Service | None = None
+    nglstate: Nglstate | None = None
+    auth_info: Service | None = None
+
+
+# --------------------------------------------------------------------------- local services
+
+
+class BeatEntry(Model):
+    """One periodic materialization task (BEAT_SCHEDULES entry)."""
+
+    name: Annotated[str, StringConstraints(min_length=1)]
+    task: Literal[
+        "run_daily_periodic_materialization",
+        "run_weekly_periodic_materialization",
+        "run_lts_periodic_materialization",
+        "remove_expired_databases",
+        "run_periodic_database_update",
+    ]
+    minute: int | str
+    hour: int | str
+    day_of_week: int | list[int] | str | None = None
+    day_of_month: int | str | None = None
+    kwargs: dict[str, ScalarValue | list[ScalarValue]] = {}
+
+    @field_validator("minute", "hour", "day_of_month", "day_of_week")
+    @classmethod
+    def _cron_field(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(r"[0-9*,/\-]+|[a-z]{3}(-[a-z]{3})?", v):
+            raise ValueError(f"{v!r} is not a cron field (use e.g. 5, '*/10', '1-5' or '0,30')")
+        return v
+
+
+class QueryLimits(Model):
+    query_per_minute: int = Field(200, ge=1)
+    fast_query_per_minute: int = Field(2000, ge=1)
+
+
+class Materializationengine(Service):
+    datastacks: list[Datastack] = Field(min_length=1)
+    health_aligned_volume: Datastack | None = None
+    beat_schedule: list[BeatEntry] = []
+    min_databases: int = Field(1, ge=1, le=100)
+    max_databases: int = Field(2, ge=1, le=100)
+    merge_databases: bool = True
+    query_limit_size: int = Field(500000, ge=1000, le=100_000_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    upload_bucket: Bucket | None = None
+    dump_bucket: Bucket | None = None
+    limits: QueryLimits = QueryLimits()
+    celery_concurrency: int = Field(2, ge=1, le=64)
+
+
+class ServerLogs(Model):
+    enabled: bool = False
+    leaves_many: bool = False
+
+
+class Pychunkedgraph(Service):
+    graph_ids: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(min_length=1)
+    config: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]*$")], ScalarValue] = {}
+    server_logs: ServerLogs = ServerLogs()
+
+
+class L2Table(Model):
+    cv_path: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$")]
+    l2cache_id: Annotated[str, StringConstraints(min_length=1)]
+
+
+class L2cache(Service):
+    tables: dict[str, L2Table] = Field(min_length=1)
+
+
+class SkeletonIntegrationTest(Model):
+    server: Fqdn
+    datastack: Datastack
+
+
+class Skeletoncache(Service):
+    bucket: Bucket
+    requests_per_minute: int = Field(100, ge=1)
+    datastack_name_remapping: dict[Datastack, Datastack] = {}
+    integration_test: SkeletonIntegrationTest | None = None
+
+
+class Guidebook(Service):
+    datastack: Datastack
+    expected_resolution: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=3, max_length=3)]
+    n_parallel: int = Field(1, ge=1, le=64)
+    invalidation_d: int = Field(3, ge=0)
+
+
+class Tourguide(Service):
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    timeout: int = Field(300, ge=1)
+    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] = (
+        "https://spelunker.cave-explorer.org"
+    )
+
+
+class DashApp(Model):
+    create_app: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
+    config: dict[str, Any] = {}
+
+
+class Dash(Service):
+    apps: dict[Datastack, dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], DashApp]] = (
+        Field(min_length=1)
+    )
+
+
+class Pmanagement(Service):
+    proofreading_table: Label | Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    neuroninformation_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    auth_database_name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    tally_schedule: Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")] = "0 0 * * *"
+
+
+class Proxy(Service):
+    map: dict[Datastack, Annotated[str, StringConstraints(pattern=r"^(gs|https)://\S+$")]] = Field(min_length=1)
+
+
+class Cavecanary(Service):
+    datastack: Datastack
+    slack_channel: Annotated[str, StringConstraints(min_length=1)]
+    num_test_annotations: int = Field(1000, ge=1)
+    check_interval: int = Field(60, ge=1)
+
+
+class LocalServices(Model):
+    annotationengine: Service | None = None
+    materializationengine: Materializationengine | None = None
+    pychunkedgraph: Pychunkedgraph | None = None
+    meshing: Service | None = None
+    l2cache: L2cache | None = None
+    skeletoncache: Skeletoncache | None = None
+    guidebook: Guidebook | None = None
+    tourguide: Tourguide | None = None
+    dash: Dash | None = None
+    pprogress: Service | None = None
+    pmanagement: Pmanagement | None = None
+    proxy: Proxy | None = None
+    cavecanary: Cavecanary | None = None
+    auth_info: Service | None = None
+
+
+# --------------------------------------------------------------------------- secrets (names only)
+
+
+class GlobalSecrets(Model):
+    """Secret Manager secret names; omitted ones default to <cluster>-<key with dashes>."""
+
+    postgres_password: SecretName | None = None
+    auth_secret_key: SecretName | None = None
+    oauth_client: SecretName | None = None
+    info_secret_key: SecretName | None = None
+    info_csrf_key: SecretName | None = None
+    cave_token: SecretName | None = None
+
+
+class LocalSecrets(Model):
+    """Secret Manager secret names; omitted ones default to <cluster>-<key with dashes>."""
+
+    postgres_password: SecretName | None = None
+    cave_token: SecretName | None = None
+    pmanagement_token: SecretName | None = None
+    guidebook_csrf_key: SecretName | None = None
+    dash_secret_key: SecretName | None = None
+    slack_api_token: SecretName | None = None
+
+
+# --------------------------------------------------------------------------- the two cluster kinds
+
+
+class GlobalRedis(Model):
+    host: Annotated[str, StringConstraints(min_length=1)]
+
+
+class LocalRedis(Model):
+    celery_host: Annotated[str, StringConstraints(min_length=1)]
+    pcg_host: Annotated[str, StringConstraints(min_length=1)]
+
+
+class DataProject(Model):
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
+    bigtable_instance: Label
+    pcg_bucket: Bucket | None = None
+
+
+class ClusterBase(Model):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=36)]
+    gcp: Gcp
+    dns: Dns
+    tls: Tls
+    docker_repository: Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+$")]
+    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]+$")]
+    node_pools: list[NodePool] = Field(min_length=1)
+    cloud_sql: CloudSql
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, v: str) -> str:
+        minor = int(v.split(".")[1])
+        if not K8S_MIN_MINOR <= minor <= K8S_MAX_MINOR:
+            raise ValueError(
+                f"Kubernetes {v} is not supported (use 1.{K8S_MIN_MINOR} to 1.{K8S_MAX_MINOR})"
+            )
+        return v
+
+
+class GlobalCluster(ClusterBase):
+    kind: Literal["global"]
+    redis: GlobalRedis
+    secrets: GlobalSecrets = GlobalSecrets()
+    services: GlobalServices
+
+
+class LocalCluster(ClusterBase):
+    kind: Literal["local"]
+    global_server: Fqdn
+    data: DataProject
+    datastacks: list[Datastack] = Field(min_length=1)
+    redis: LocalRedis
+    annotation_excluded_groups: list[Annotated[str, StringConstraints(min_length=1)]] = []
+    secrets: LocalSecrets = LocalSecrets()
+    services: LocalServices
+
+
+ClusterSpec = GlobalCluster | LocalCluster
+CLUSTER_MODELS: dict[str, type[GlobalCluster] | type[LocalCluster]] = {
+    "global": GlobalCluster,
+    "local": LocalCluster,
+}
+
+
+def enabled_services(spec: ClusterSpec) -> dict[str, Service]:
+    """Services the spec turns on, by name, in spec-model order."""
+    out: dict[str, Service] = {}
+    for name in type(spec.services).model_fields:
+        svc = getattr(spec.services, name)
+        if svc is not None and svc.enabled:
+            out[name] = svc
+    return out
