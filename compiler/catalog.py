@@ -27,6 +27,9 @@ class Workload:
     kind: Literal["Deployment", "Job", "CronJob"] = "Deployment"
     hpa: str | None = None  # HorizontalPodAutoscaler name when scaling == "hpa"
     pool: Literal["standard", "lightweight", "mesh", "core"] | None = None  # node-pool role on local clusters
+    # For HPAs scaling on a Pub/Sub backlog: the compiler.derive.Names attribute holding the subscription id,
+    # which embeds the cluster name and so is patched into metrics[0] of the HPA by the overlay.
+    hpa_subscription: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class Service:
     ingress: tuple[IngressPath, ...] = ()
     configmaps: tuple[ConfigMap, ...] = ()
     secrets: tuple[str, ...] = ()  # keys of the spec's `secrets:` section this service reads
+    # Strategic-merge patches rendered from compiler/templates/<name>/<template> for values a base cannot hold
+    # because they embed cluster names (e.g. HPA metric names built from Pub/Sub subscriptions).
+    patches: tuple[str, ...] = ()
     service_account: str | None = None  # Kubernetes ServiceAccount name == GCP SA role (daf-<role>-<env>)
     aliases: tuple[str, ...] = ()
     summary: str = ""
@@ -234,8 +240,10 @@ SERVICES: tuple[Service, ...] = (
         summary="mesh API and the mesh / remesh Pub/Sub workers",
         workloads=(
             Workload("meshing", "meshing", hpa="meshing-scaler", pool="mesh"),
-            Workload("meshworker", "meshworker", hpa="meshworker-scaler", pool="mesh"),
-            Workload("remeshworker", "remeshworker", hpa="remeshworker-scaler", pool="mesh"),
+            Workload("meshworker", "meshworker", hpa="meshworker-scaler", pool="mesh",
+                     hpa_subscription="pcg_remesh_queue"),
+            Workload("remeshworker", "remeshworker", hpa="remeshworker-scaler", pool="mesh",
+                     hpa_subscription="pcg_low_priority_remesh_queue"),
         ),
         images=(Image("meshing--pychunkedgraph", "pychunkedgraph"),),
         ingress=(IngressPath("/meshing", "meshing-service"),),
@@ -249,11 +257,13 @@ SERVICES: tuple[Service, ...] = (
         summary="PCG L2 cache API and its three Pub/Sub workers",
         workloads=(
             Workload("pcgl2cache", "pcgl2cache", hpa="pcgl2cache-scaler", pool="mesh"),
-            Workload("pcgl2cache-worker", "pcgl2cache-worker", hpa="pcgl2cache-worker-scaler", pool="mesh"),
+            Workload("pcgl2cache-worker", "pcgl2cache-worker", hpa="pcgl2cache-worker-scaler", pool="mesh",
+                     hpa_subscription="l2cache_update_queue"),
             Workload("pcgl2cache-highpriority-worker", "pcgl2cache-highpriority-worker",
-                     hpa="pcgl2cache-highpriorityworker-scaler", pool="mesh"),
+                     hpa="pcgl2cache-highpriorityworker-scaler", pool="mesh", hpa_subscription="l2cache_trigger_queue"),
             Workload("pcgl2cache-lowpriority-worker", "pcgl2cache-lowpriority-worker",
-                     hpa="pcgl2cache-lowpriorityworker-scaler", pool="mesh"),
+                     hpa="pcgl2cache-lowpriorityworker-scaler", pool="mesh",
+                     hpa_subscription="l2cache_trigger_low_priority_queue"),
         ),
         images=(
             Image("l2cache--pcgl2cache", "pcgl2cache"),
@@ -270,7 +280,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="skeletoncache",
         kinds=("local",),
-        summary="skeleton cache API, Pub/Sub worker, queue-stats exporter, integration test hook",
+        summary="skeleton cache API, Pub/Sub worker and queue-stats exporter",
         workloads=(
             Workload("skeletoncache", "skeletoncache", hpa="skeletoncache-scaler", pool="mesh"),
             Workload("skeletoncache-worker", "skeletoncache-worker", hpa="skeletoncache-worker-scaler", pool="mesh"),
@@ -282,6 +292,7 @@ SERVICES: tuple[Service, ...] = (
         ),
         ingress=(IngressPath("/skeletoncache", "skeletoncache-service"),),
         configmaps=(ConfigMap("skeletoncache-config", {"config.cfg": "config.cfg.j2"}), _env("skeletoncache")),
+        patches=("hpa-skeletoncache-worker-scaler.yaml.j2",),
         secrets=("cave_token",),
         service_account="skeleton",
     ),
@@ -345,6 +356,7 @@ SERVICES: tuple[Service, ...] = (
         images=(Image("pmanagement--proofreadingmanagement", "proofreadingmanagement"),),
         ingress=(IngressPath("/neurons", "pmanagement-service"),),
         configmaps=(_env("pmanagement"),),
+        patches=("cronjob-tallyedits.yaml.j2",),
         secrets=("pmanagement_token",),
         service_account="pmanagement",
     ),

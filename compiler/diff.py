@@ -107,7 +107,9 @@ class ObjectDiff:
 
     @property
     def label(self) -> str:
+        """Kind/namespace/name; an added or removed generated object keeps its full (suffixed) name."""
         _, kind, namespace, name = self.key
+        name = {"added": self.new_name, "removed": self.old_name}.get(self.status) or name
         return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -324,10 +326,19 @@ def diff_values(old: Any, new: Any, path: str = "") -> Iterator[Change]:
 
 
 def _pop_path(obj: Any, path: tuple[str, ...]) -> Any:
-    """Remove and return obj[path...] (a copy is expected), or _ABSENT."""
+    """Remove and return obj[path...] (on a copy), dropping parents it leaves empty; or _ABSENT."""
+    parents = [obj]
     for key in path[:-1]:
         obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj.pop(path[-1], _ABSENT) if isinstance(obj, dict) else _ABSENT
+        parents.append(obj)
+    if not isinstance(obj, dict) or path[-1] not in obj:
+        return _ABSENT
+    value = obj.pop(path[-1])
+    for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
+        if parent[key]:
+            break
+        del parent[key]
+    return value
 
 
 def _secret_changes(kind: str, old: Obj, new: Obj) -> tuple[Obj, Obj, list[Change]]:
@@ -734,7 +745,8 @@ def _md_change_lines(change: Change) -> list[str]:
     if change.redacted or change.op == "reordered":
         return [f"  {lines[0]}"]
     if len(lines) > 1:  # multi-line text: a unified diff body already
-        return [f"  {lines[0]}", *[f"{line[:1] or ' '}     {line[1:]}" for line in lines[1:]]]
+        body = [f"  {line}" if line.startswith("@@") else f"{line[:1] or ' '}     {line[1:]}" for line in lines[1:]]
+        return [f"  {lines[0]}", *body]
     if change.op == "added":
         return [f"+   {change.path}: {_value(change.new)}"]
     if change.op == "removed":

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from compiler.compile import GENERATED_MARK, compile_cluster
+from compiler.errors import UserError
 from compiler.load import ENV_DIR, Loaded
 
 OVERLAYS = "overlays"
@@ -67,16 +68,20 @@ def write(root: Path, trees: dict[str, Tree], remove: list[str]) -> tuple[list[s
         trash.mkdir()
         for name, tree in changed.items():
             _write_tree(staging / name, tree)
-            for p in (staging / name).rglob("*"):
-                if p.is_file():
-                    with open(p, "rb") as fh:
-                        os.fsync(fh.fileno())
-        for name in changed:
-            if (target / name).exists():
-                os.rename(target / name, trash / name)
-            os.rename(staging / name, target / name)
-        for name in remove:
-            if (target / name).exists():
-                os.rename(target / name, trash / name)
+        placed: list[str] = []
+        try:
+            for name in [*changed, *remove]:
+                if (target / name).exists():
+                    os.rename(target / name, trash / name)
+                if name in changed:
+                    os.rename(staging / name, target / name)
+                    placed.append(name)
+        except OSError as err:
+            # Put every previous overlay back: a failed build leaves overlays/ as it was.
+            for name in placed:
+                shutil.rmtree(target / name, ignore_errors=True)
+            for old in trash.iterdir():
+                os.replace(old, target / old.name)
+            raise UserError(f"overlays/: could not write ({err}); the previous overlays are unchanged") from None
         shutil.rmtree(trash, ignore_errors=True)
     return sorted(changed), sorted(remove)

@@ -201,6 +201,16 @@ def materialization(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
                                                                    "twice (names must be unique)")
 
 
+def segmentation(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    """Meshing and the L2 cache serve the PyChunkedGraph's graphs: they need its settings (graph ids, config)."""
+    if not isinstance(spec, LocalCluster) or spec.services.pychunkedgraph is not None:
+        return
+    for name in ("meshing", "l2cache"):
+        if _enabled(spec, name) is not None:
+            yield doc.problem(("services", name), key=True, message=f"{name} needs services.pychunkedgraph "
+                              "(its graph_ids and config); configure it, with enabled: false if it runs elsewhere")
+
+
 CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] = (
     gcp_location,
     gke_names,
@@ -209,6 +219,7 @@ CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] 
     node_pools,
     datastacks,
     materialization,
+    segmentation,
 )
 
 

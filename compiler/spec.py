@@ -154,14 +154,16 @@ class BeatEntry(Model):
         "run_lts_periodic_materialization",
         "remove_expired_databases",
         "run_periodic_database_update",
+        "run_periodic_materialization",
     ]
     minute: int | str
     hour: int | str
     day_of_week: int | list[int] | str | None = None
     day_of_month: int | str | None = None
-    kwargs: dict[str, ScalarValue | list[ScalarValue]] = {}
+    month_of_year: int | str | None = None
+    datastack_params: dict[str, ScalarValue | list[ScalarValue]] = {}
 
-    @field_validator("minute", "hour", "day_of_month", "day_of_week")
+    @field_validator("minute", "hour", "day_of_month", "day_of_week", "month_of_year")
     @classmethod
     def _cron_field(cls, v: Any) -> Any:
         if isinstance(v, str) and not re.fullmatch(r"[0-9*,/\-]+|[a-z]{3}(-[a-z]{3})?", v):
@@ -183,7 +185,7 @@ class Materializationengine(Service):
     merge_databases: bool = True
     query_limit_size: int = Field(500000, ge=1000, le=100_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
-    upload_bucket: Bucket | None = None
+    upload_bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$")] | None = None
     dump_bucket: Bucket | None = None
     limits: QueryLimits = QueryLimits()
     celery_concurrency: int = Field(2, ge=1, le=64)
@@ -223,7 +225,7 @@ class Skeletoncache(Service):
 
 class Guidebook(Service):
     datastack: Datastack
-    expected_resolution: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=3, max_length=3)]
+    expected_resolution: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=3, max_length=3)]
     n_parallel: int = Field(1, ge=1, le=64)
     invalidation_d: int = Field(3, ge=0)
 

@@ -630,6 +630,7 @@ _REFERENCE_KEY_RE = re.compile(
 _URI_PASSWORD_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]+:([^\s/@'\"]+)@", re.I)
 _PLACEHOLDER_RE = re.compile(r"\$\(|\$\{|\{\{|%\(|^\$[A-Za-z_]")
 _LINE_RE = re.compile(r"""^\s*(?:export\s+)?["']?([A-Za-z_][\w.-]*)["']?\s*[:=]\s*(.*?)\s*[,;]?\s*$""")
+_HOST_PATH_RE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/\S*)?")
 _BARE_TOKEN_RE = re.compile(r"^[^\s()\[\]{}<>,]+$")
 
 
@@ -656,6 +657,7 @@ def _is_reference(value: str) -> bool:
         or v.startswith(("/", "./", "../", "~/", "projects/"))
         or bool(_PLACEHOLDER_RE.search(v))
         or ("://" in v and not _URI_PASSWORD_RE.search(v))
+        or bool(_HOST_PATH_RE.fullmatch(v))
         or v.lower() in ("true", "false", "yes", "no", "none", "null")
         or bool(re.fullmatch(r"[0-9.]+[a-z]{0,2}", v))
     )
@@ -668,7 +670,12 @@ def secret_problem(key: str, value: str) -> str | None:
         return "a URI with an embedded password (put the password in Secret Manager, inject it via env)"
     if SECRET_KEY_RE.search(key) and not _REFERENCE_KEY_RE.search(key) and not _is_reference(value):
         return f"{key} holds a literal value under a secret-like name ({fix})"
-    if ENTROPY_KEY_RE.search(key) and looks_random(value.strip()) and not _PLACEHOLDER_RE.search(value):
+    if (
+        ENTROPY_KEY_RE.search(key)
+        and not _REFERENCE_KEY_RE.search(key)
+        and not _is_reference(value)
+        and looks_random(value.strip())
+    ):
         return f"{key} holds a random-looking value (a key? {fix})"
     return None
 

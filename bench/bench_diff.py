@@ -1,0 +1,239 @@
+"""Benchmark `diff` against the naive way on a synthetic fleet (figures printed; not a timed test).
+
+Builds N local overlays (~85 objects each) over 12 shared bases in a temp git repo, then measures
+  (a) one cluster's image tag bumped, and
+  (b) a base change that touches every cluster,
+for `python -m compiler diff` (cold cache, and warm: the same diff run again) and for the naive way:
+materialise HEAD, render every overlay on both sides with one kustomize process each, `diff -ru`.
+
+Usage: .venv/bin/python bench/bench_diff.py [--sizes 10 100] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from compiler import kustomize  # noqa: E402
+
+SERVICES = (
+    "annotationengine", "materializationengine", "pychunkedgraph", "meshing", "l2cache", "skeletoncache",
+    "guidebook", "dash", "proofreading", "proxy", "canary", "schema",
+)  # fmt: skip
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+}  # fmt: skip
+
+
+def base_files(svc: str) -> dict[str, str]:
+    """Six objects per service: Deployment, Service, HPA, ServiceAccount, PDB, ExternalSecret."""
+    labels = f"{{app: {svc}, cave.io/service: {svc}}}"
+    return {
+        f"base/{svc}/kustomization.yaml": "resources: [deployment.yaml, service.yaml, hpa.yaml, sa.yaml, pdb.yaml, "
+        "externalsecret.yaml]\n",
+        f"base/{svc}/deployment.yaml": textwrap.dedent(f"""\
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {{name: {svc}, labels: {labels}}}
+            spec:
+              selector: {{matchLabels: {{app: {svc}}}}}
+              template:
+                metadata: {{labels: {{app: {svc}}}}}
+                spec:
+                  serviceAccountName: {svc}
+                  containers:
+                  - name: {svc}
+                    image: ghcr.io/cave/{svc}:v1.0.0
+                    ports: [{{name: http, containerPort: 8080}}]
+                    envFrom: [{{configMapRef: {{name: {svc}-config}}}}]
+                    env:
+                    - {{name: TOKEN, valueFrom: {{secretKeyRef: {{name: {svc}-secrets, key: TOKEN}}}}}}
+                    resources: {{requests: {{cpu: 100m, memory: 256Mi}}, limits: {{memory: 1Gi}}}}
+                    readinessProbe: {{httpGet: {{path: /health, port: http}}}}
+            """),
+        f"base/{svc}/service.yaml": f"apiVersion: v1\nkind: Service\nmetadata: {{name: {svc}, labels: {labels}}}\n"
+        f"spec:\n  selector: {{app: {svc}}}\n  ports: [{{name: http, port: 80, targetPort: http}}]\n",
+        f"base/{svc}/hpa.yaml": f"apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+        f"metadata: {{name: {svc}, labels: {labels}}}\nspec:\n"
+        f"  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {svc}}}\n"
+        "  minReplicas: 1\n  maxReplicas: 5\n",
+        f"base/{svc}/sa.yaml": f"apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {svc}, labels: {labels}}}\n",
+        f"base/{svc}/pdb.yaml": f"apiVersion: policy/v1\nkind: PodDisruptionBudget\n"
+        f"metadata: {{name: {svc}, labels: {labels}}}\nspec:\n  maxUnavailable: 1\n"
+        f"  selector: {{matchLabels: {{app: {svc}}}}}\n",
+        f"base/{svc}/externalsecret.yaml": f"apiVersion: external-secrets.io/v1\nkind: ExternalSecret\n"
+        f"metadata: {{name: {svc}-secrets, labels: {labels}}}\nspec:\n"
+        "  secretStoreRef: {kind: ClusterSecretStore, name: gcp}\n"
+        f"  target: {{name: {svc}-secrets}}\n  data:\n  - {{secretKey: TOKEN, remoteRef: {{key: {svc}-token}}}}\n",
+    }
+
+
+def overlay_files(cluster: str, tag: str = "v1.0.0") -> dict[str, str]:
+    """One local cluster: 72 base objects + 12 generated ConfigMaps + its Namespace = 85 objects."""
+    kustomization = [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        f"namespace: {cluster}",
+        "labels:",
+        f"- pairs: {{app.kubernetes.io/part-of: cave, cave.io/cluster: {cluster}}}",
+        "resources:",
+        "- namespace.yaml",
+        *[f"- ../../base/{svc}" for svc in SERVICES],
+        "components: [../../base/components/node-pool]",
+        "images:",
+        *[f"- {{name: ghcr.io/cave/{svc}, newTag: {tag}}}" for svc in SERVICES],
+        "replicas:",
+        *[f"- {{name: {svc}, count: 2}}" for svc in SERVICES],
+        "configMapGenerator:",
+        *[f"- {{name: {svc}-config, envs: [configs/{svc}.env]}}" for svc in SERVICES],
+    ]
+    files = {
+        f"overlays/{cluster}/kustomization.yaml": "\n".join(kustomization) + "\n",
+        f"overlays/{cluster}/namespace.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {cluster}}}\n",
+        f"environments/{cluster}.yaml": f"name: {cluster}\nkind: local\nkubernetes_version: '1.31'\n",
+    }
+    for svc in SERVICES:
+        env = "".join(f"SETTING_{i}={cluster}-{svc}-{i}\n" for i in range(20))
+        files[f"overlays/{cluster}/configs/{svc}.env"] = env
+    return files
+
+
+def make_fleet(root: Path, n: int) -> None:
+    files: dict[str, str] = {}
+    for svc in SERVICES:
+        files |= base_files(svc)
+    files["base/components/node-pool/kustomization.yaml"] = (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "patches:\n- path: pool.yaml\n  target: {kind: Deployment}\n"
+    )
+    files["base/components/node-pool/pool.yaml"] = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: any}\n"
+        "spec: {template: {spec: {nodeSelector: {cloud.google.com/gke-nodepool: standard}}}}\n"
+    )
+    for i in range(n):
+        files |= overlay_files(f"cluster{i:03d}")
+    files[".gitignore"] = ".cache/\n"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "fleet")
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], env={**os.environ, **GIT_ENV}, check=True, capture_output=True)
+
+
+def measured(argv: list[str], cwd: Path | None = None) -> tuple[float, int]:
+    """(wall seconds, peak RSS in MiB) of a command, from a fresh helper so rusage covers only it."""
+    helper = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+        "dt = time.perf_counter() - t\n"
+        "peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "assert rc in (0, 1), rc\n"
+        "print(dt, peak)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", helper, *argv], cwd=cwd, capture_output=True, text=True, check=True)
+    seconds, kib = out.stdout.split()
+    return float(seconds), int(kib) // 1024
+
+
+def naive_script(root: Path, tool: kustomize.Kustomize, workers: int) -> list[str]:
+    """Render every overlay on both sides (one kustomize process each), then `diff -ru`."""
+    cmd = " ".join(tool.command)
+    return [
+        "bash",
+        "-c",
+        textwrap.dedent(f"""\
+            set -e
+            work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+            mkdir -p "$work/tree" "$work/old" "$work/new"
+            git -C {root} archive HEAD environments overlays base | tar -x -C "$work/tree"
+            render() {{ {cmd} "$2/overlays/$1" > "$3/$1.yaml"; }}
+            export -f render
+            ls {root}/overlays | xargs -P {workers} -I{{}} bash -c 'render {{}} "$0" "$1"' "$work/tree" "$work/old"
+            ls {root}/overlays | xargs -P {workers} -I{{}} bash -c 'render {{}} "$0" "$1"' {root} "$work/new"
+            diff -ru "$work/old" "$work/new" > "$work/diff.txt" || true
+            """),
+    ]
+
+
+def median_run(argv: list[str], runs: int, before: list[str] | None = None) -> tuple[float, int]:
+    times, peaks = [], []
+    for _ in range(runs):
+        if before:
+            subprocess.run(before, check=True)
+        seconds, peak = measured(argv)
+        times.append(seconds)
+        peaks.append(peak)
+    return statistics.median(times), max(peaks)
+
+
+def scenario(root: Path, name: str, runs: int, tool: kustomize.Kustomize) -> None:
+    ours = [sys.executable, "-m", "compiler", "-C", str(root), "diff", "--format", "text"]
+    clear = ["rm", "-rf", str(root / ".cache")]
+    cold, cold_peak = median_run(ours, runs, before=clear)
+    measured(ours)  # fills the cache for the warm runs
+    warm, warm_peak = median_run(ours, runs)
+    naive_seq, naive_peak = median_run(naive_script(root, tool, 1), runs)
+    cpus = os.cpu_count() or 1
+    naive_par, _ = median_run(naive_script(root, tool, cpus), runs)
+    print(f"  ({name})")
+    print(f"    ours, cold cache   {cold:7.2f} s   peak {cold_peak} MiB")
+    print(f"    ours, warm cache   {warm:7.2f} s   peak {warm_peak} MiB")
+    print(f"    naive, sequential  {naive_seq:7.2f} s   peak {naive_peak} MiB")
+    print(f"    naive, {cpus} parallel  {naive_par:7.2f} s")
+    print(
+        f"    speed-up vs naive sequential: {naive_seq / cold:5.1f}x cold, {naive_seq / warm:5.1f}x warm;"
+        f" vs naive parallel: {naive_par / cold:5.1f}x cold, {naive_par / warm:5.1f}x warm"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    tool = kustomize.find(REPO)
+    print(f"kustomize: {' '.join(tool.command)} (v{tool.version}); cpus: {os.cpu_count()}; runs: {args.runs}")
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="cave-bench-") as tmp:
+            root = Path(tmp) / "fleet"
+            make_fleet(root, n)
+            objects = subprocess.run(
+                [*tool.command, str(root / "overlays/cluster000")], capture_output=True, text=True, check=True
+            ).stdout.count("\nkind: ") + 1
+            print(f"\nN={n} overlays, {objects} objects per overlay")
+            (root / "overlays/cluster000/kustomization.yaml").write_text(
+                (root / "overlays/cluster000/kustomization.yaml")
+                .read_text()
+                .replace("ghcr.io/cave/guidebook, newTag: v1.0.0", "ghcr.io/cave/guidebook, newTag: v1.1.0")
+            )
+            scenario(root, "a: one cluster's image tag bumped", args.runs, tool)
+            git(root, "checkout", "--", "overlays")
+            deployment = root / "base/annotationengine/deployment.yaml"
+            deployment.write_text(deployment.read_text().replace("memory: 256Mi", "memory: 512Mi"))
+            scenario(root, "b: base change touching every cluster", args.runs, tool)
+            shutil.rmtree(root / ".cache", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""Generate a synthetic CAVE fleet (1 global + N local specs) from the example specs, for benchmarks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_fleet(dest: Path, locals_count: int = 99) -> Path:
+    """A repository-shaped directory with environments/ (1 global + N locals) and a copy of base/."""
+    env = dest / "environments"
+    env.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "environments" / "global.yaml", env / "global.yaml")
+    template = (REPO / "environments" / "minnie.yaml").read_text()
+    for i in range(1, locals_count + 1):
+        name = f"l{i:03d}"
+        text = re.sub(r"\bminnie\b", name, template)
+        (env / f"{name}.yaml").write_text(text)
+    if not (dest / "base").exists():
+        shutil.copytree(REPO / "base", dest / "base")
+    return dest
