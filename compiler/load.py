@@ -101,10 +101,9 @@ def _data_loc(data: Any, loc: tuple[str | int, ...], error_type: str) -> Loc:
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            out.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_map = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_list:
             node = node[part]
             out.append(part)
         elif last and error_type in ("missing", "extra_forbidden"):

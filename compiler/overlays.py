@@ -33,7 +33,7 @@ def read_tree(directory: Path) -> Tree:
 
 def generated_overlays(root: Path) -> list[str]:
     """Overlay directories this compiler wrote (their kustomization.yaml carries the generated mark)."""
-    out = []
+    out: list[str] = []
     base = root / OVERLAYS
     if not base.is_dir():
         return out

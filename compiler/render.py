@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from compiler import kustomize
+from compiler import git, kustomize
 from compiler.errors import Problem, UserError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -79,14 +80,7 @@ def kustomization_file(directory: Path) -> Path | None:
 
 def list_clusters(root: Path) -> list[str]:
     """Clusters with both a spec (environments/<c>.yaml) and an overlay (overlays/<c>/), sorted."""
-    overlays = root / "overlays"
-    if not overlays.is_dir():
-        return []
-    return sorted(
-        d.name
-        for d in overlays.iterdir()
-        if d.is_dir() and (root / "environments" / f"{d.name}.yaml").is_file() and kustomization_file(d)
-    )
+    return clusters_in(FsSource(root))
 
 
 def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
@@ -98,19 +92,156 @@ def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
     if unknown:
         listing = ", ".join(known) if known else "none: run `python -m compiler build` first"
         raise UserError(
-            [
-                Problem(f"overlays/{c}", message=f"unknown cluster {c!r} (known clusters: {listing})")
-                for c in unknown
-            ]
+            [Problem(f"overlays/{c}", message=f"unknown cluster {c!r} (known clusters: {listing})") for c in unknown]
         )
     return list(dict.fromkeys(requested))
 
 
+# --------------------------------------------------------------------------- input trees
+
+
+def blob_id(data: bytes) -> str:
+    """Git's blob id of some bytes: files are identified the same way on disk and in a commit."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class Source:
+    """A tree of input files addressed by paths relative to its root (posix, normalised)."""
+
+    label = ""
+
+    def is_file(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def is_dir(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def files_under(self, rel: str) -> list[str]:
+        """Every file below a directory, recursively."""
+        raise NotImplementedError
+
+    def subdirs(self, rel: str) -> list[str]:
+        """Names of the directories directly inside a directory."""
+        raise NotImplementedError
+
+    def read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def digest(self, rel: str) -> str:
+        return blob_id(self.read(rel))
+
+    def kustomization(self, directory: str) -> str | None:
+        """The kustomization file of a directory (relative path), if it has one."""
+        for name in KUSTOMIZATION_FILES:
+            rel = posixpath.join(directory, name) if directory else name
+            if self.is_file(rel):
+                return rel
+        return None
+
+
+class FsSource(Source):
+    """Files on disk under root; `known` blob ids (from git's index) save reading unchanged files."""
+
+    def __init__(self, root: Path, known: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.label = str(root)
+        self._known = dict(known or {})
+        self._digests: dict[str, str] = {}
+
+    def _path(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+    def is_file(self, rel: str) -> bool:
+        return self._path(rel).is_file()
+
+    def is_dir(self, rel: str) -> bool:
+        return self._path(rel).is_dir()
+
+    def files_under(self, rel: str) -> list[str]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self._path(rel)):
+            dirnames.sort()
+            base = Path(os.path.relpath(dirpath, self.root)).as_posix()
+            found += [posixpath.normpath(posixpath.join(base, n)) for n in sorted(filenames)]
+        return [f for f in found if self.is_file(f)]
+
+    def subdirs(self, rel: str) -> list[str]:
+        path = self._path(rel)
+        return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+
+    def read(self, rel: str) -> bytes:
+        return self._path(rel).read_bytes()
+
+    def digest(self, rel: str) -> str:
+        digest = self._known.get(rel) or self._digests.get(rel)
+        if digest is None:
+            digest = self._digests[rel] = blob_id(self.read(rel))
+        return digest
+
+
+class GitSource(Source):
+    """Files of a commit, listed and read from git without a checkout."""
+
+    def __init__(self, root: Path, commit: str) -> None:
+        self.root, self.commit = root, commit
+        self.label = commit[:12]
+        self._files = git.ls_tree(root, commit)
+        self._under: dict[str, list[str]] = {}
+        self._children: dict[str, set[str]] = {}
+        for rel in sorted(self._files):
+            parts = rel.split("/")
+            for depth in range(len(parts)):
+                parent = "/".join(parts[:depth])
+                self._under.setdefault(parent, []).append(rel)
+                if depth + 1 < len(parts):
+                    self._children.setdefault(parent, set()).add(parts[depth])
+        self._blobs: dict[str, bytes] | None = None
+
+    def is_file(self, rel: str) -> bool:
+        return rel in self._files
+
+    def is_dir(self, rel: str) -> bool:
+        return rel in self._under and rel not in self._files
+
+    def files_under(self, rel: str) -> list[str]:
+        return list(self._under.get(rel, [])) if self.is_dir(rel) else []
+
+    def subdirs(self, rel: str) -> list[str]:
+        return sorted(self._children.get(rel, set()))
+
+    def digest(self, rel: str) -> str:
+        return self._files[rel]
+
+    def export(self, rels: Sequence[str], dest: Path) -> None:
+        """Write these files of the commit under dest, to render from."""
+        git.export_files(self.root, self.commit, sorted(r for r in rels if r in self._files), dest)
+
+    def read(self, rel: str) -> bytes:
+        if self._blobs is None:
+            # Kustomization files are all that hashing reads: fetch them in one git process.
+            wanted = [b for r, b in self._files.items() if posixpath.basename(r) in KUSTOMIZATION_FILES]
+            self._blobs = git.cat_blobs(self.root, wanted)
+        blob = self._files[rel]
+        if blob not in self._blobs:
+            self._blobs |= git.cat_blobs(self.root, [blob])
+        return self._blobs[blob]
+
+
+def worktree_source(root: Path) -> FsSource:
+    """The working tree; inside a git repository, unchanged files are identified from git's index."""
+    return FsSource(root, git.clean_index_blobs(root) if git.is_repo(root) else None)
+
+
+def clusters_in(source: Source) -> list[str]:
+    """Clusters of a tree: a spec environments/<c>.yaml and a kustomization in overlays/<c>/."""
+    return [
+        c
+        for c in source.subdirs("overlays")
+        if source.is_file(f"environments/{c}.yaml") and source.kustomization(f"overlays/{c}")
+    ]
+
+
 # --------------------------------------------------------------------------- content hashes
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _references(doc: Mapping[str, Any]) -> Iterator[str]:
@@ -143,87 +274,91 @@ def _is_remote(ref: str) -> bool:
     return "://" in ref or ref.startswith(("git@", "github.com/", "gitlab.com/", "bitbucket.org/"))
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What an overlay's render depends on: files (relpath → blob id) and remote references."""
+
+    files: Mapping[str, str]
+    remotes: frozenset[str]
+
+
+# Parsed kustomization files by blob id; never mutated after parsing.
+_DOCS: dict[str, Any] = {}
+_DOCS_LOCK = threading.Lock()
+
+
 @dataclass
 class InputHasher:
-    """Content hashes of overlays under one root; memoises work shared by overlays (their bases)."""
+    """Content hashes of overlays in one source; memoises work shared by overlays (their bases)."""
 
-    root: Path
-    _files: dict[Path, str] = field(default_factory=dict)
-    _dirs: dict[Path, tuple[dict[str, str], frozenset[str]]] = field(default_factory=dict)
+    source: Source
+    _dirs: dict[str, Inputs] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _rel(self, path: Path) -> str:
-        return Path(os.path.relpath(path, self.root)).as_posix()
+    def _doc(self, rel: str) -> Any:
+        """A kustomization file parsed, memoised by content across sources (a diff's sides share most)."""
+        digest = self.source.digest(rel)
+        with _DOCS_LOCK:
+            if digest in _DOCS:
+                return _DOCS[digest]
+        try:
+            doc = yaml.load(self.source.read(rel), Loader=_Loader)
+        except (yaml.YAMLError, UnicodeDecodeError):
+            doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
+        with _DOCS_LOCK:
+            if len(_DOCS) > 10_000:
+                _DOCS.clear()
+            _DOCS[digest] = doc
+        return doc
 
-    def _digest(self, path: Path) -> str:
-        digest = self._files.get(path)
-        if digest is None:
-            digest = self._files[path] = _file_digest(path)
-        return digest
-
-    def _walk(self, directory: Path) -> dict[str, str]:
-        files: dict[str, str] = {}
-        for dirpath, dirnames, filenames in os.walk(directory):
-            dirnames.sort()
-            for name in filenames:
-                path = Path(dirpath) / name
-                if path.is_file():
-                    files[self._rel(path)] = self._digest(path)
-        return files
-
-    def _directory(self, directory: Path, seen: set[Path]) -> tuple[dict[str, str], frozenset[str]]:
-        """Files (relpath → digest) a kustomization directory depends on, and its remote references."""
+    def _directory(self, directory: str, seen: frozenset[str]) -> Inputs:
+        """Inputs of a kustomization directory: all its files, and what it references, recursively."""
         if directory in self._dirs:
             return self._dirs[directory]
-        files = self._walk(directory)
+        src = self.source
+        files = {rel: src.digest(rel) for rel in src.files_under(directory)}
         remotes: set[str] = set()
-        kfile = kustomization_file(directory)
-        doc: Any = None
-        if kfile is not None:
-            try:
-                doc = yaml.load(kfile.read_text(), Loader=_Loader)
-            except (yaml.YAMLError, UnicodeDecodeError):
-                doc = None  # kustomize reports it when rendering; the raw bytes are hashed already
+        kfile = src.kustomization(directory)
+        doc = self._doc(kfile) if kfile else None
         for ref in _references(doc) if isinstance(doc, Mapping) else ():
             if _is_remote(ref):
                 remotes.add(ref)
                 continue
-            target = Path(os.path.normpath(directory / ref))
-            if target.is_file():
-                files.setdefault(self._rel(target), self._digest(target))
-            elif target.is_dir() and kustomization_file(target) is not None:
-                if target in seen:
-                    continue  # a cycle: kustomize rejects it at render time
-                sub_files, sub_remotes = self._directory(target, seen | {target})
-                files.update(sub_files)
-                remotes |= sub_remotes
-            else:
-                files[self._rel(target)] = "missing"  # kustomize fails on it; still part of the key
-        result = (files, frozenset(remotes))
+            target = posixpath.normpath(posixpath.join(directory, ref))
+            if src.is_file(target):
+                files.setdefault(target, src.digest(target))
+            elif src.is_dir(target) and src.kustomization(target) and target not in seen:
+                sub = self._directory(target, seen | {target})
+                files.update(sub.files)
+                remotes |= sub.remotes
+            elif target not in seen:
+                files[target] = "missing"  # kustomize fails on it (or a cycle); still part of the key
+        result = Inputs(files, frozenset(remotes))
         self._dirs[directory] = result
         return result
 
-    def inputs(self, overlay: Path) -> tuple[dict[str, str], frozenset[str]]:
-        """Every input file of an overlay (relpath → sha256) and the remote references it has."""
+    def inputs(self, overlay: str) -> Inputs:
+        """Every input file of an overlay (relative path, e.g. overlays/minnie) and its remote refs."""
+        overlay = posixpath.normpath(overlay)
         with self._lock:
-            overlay = Path(os.path.normpath(overlay.absolute()))
-            return self._directory(overlay, {overlay})
+            return self._directory(overlay, frozenset({overlay}))
 
-    def overlay_hash(self, overlay: Path, kustomize_version: str) -> str:
+    def overlay_hash(self, overlay: str, kustomize_version: str) -> str:
         """Content hash of an overlay: its input files, their paths, remote refs and the kustomize version."""
-        files, remotes = self.inputs(overlay)
+        inputs = self.inputs(overlay)
         h = hashlib.sha256()
-        h.update(f"{_HASH_SCHEMA}\0kustomize {kustomize_version}\0overlay {self._rel(overlay)}\0".encode())
-        for rel in sorted(files):
-            h.update(f"file {rel}\0{files[rel]}\0".encode())
-        for ref in sorted(remotes):
+        h.update(f"{_HASH_SCHEMA}\0kustomize {kustomize_version}\0overlay {posixpath.normpath(overlay)}\0".encode())
+        for rel in sorted(inputs.files):
+            h.update(f"file {rel}\0{inputs.files[rel]}\0".encode())
+        for ref in sorted(inputs.remotes):
             h.update(f"remote {ref}\0".encode())
         return h.hexdigest()
 
 
 def content_hash(overlay: Path, kustomize_version: str, root: Path) -> str:
-    """Content hash of one overlay (see InputHasher.overlay_hash)."""
-    return InputHasher(root.absolute()).overlay_hash(overlay, kustomize_version)
+    """Content hash of one overlay directory under root (see InputHasher.overlay_hash)."""
+    rel = Path(os.path.relpath(overlay.absolute(), root.absolute())).as_posix()
+    return InputHasher(FsSource(root.absolute())).overlay_hash(rel, kustomize_version)
 
 
 # --------------------------------------------------------------------------- the render cache
@@ -311,15 +446,11 @@ def parse_objects(text: str, source: str = "") -> list[dict[str, Any]]:
     try:
         docs = load_yaml_documents(text)
     except yaml.YAMLError as err:
-        raise UserError(
-            [Problem(source, message=f"rendered output is not YAML: {err} (check the overlay)")]
-        ) from None
+        raise UserError([Problem(source, message=f"rendered output is not YAML: {err} (check the overlay)")]) from None
     objects = [d for d in docs if d is not None]
     bad = [i for i, d in enumerate(objects) if not isinstance(d, dict)]
     if bad:
-        raise UserError(
-            [Problem(source, message=f"rendered document {bad[0]} is not a mapping (check the overlay)")]
-        )
+        raise UserError([Problem(source, message=f"rendered document {bad[0]} is not a mapping (check the overlay)")])
     return objects
 
 
@@ -362,8 +493,7 @@ def sorted_objects(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def dump_objects(objects: Iterable[Mapping[str, Any]]) -> str:
     """A YAML stream of objects with sorted keys (deterministic)."""
     return "".join(
-        "---\n" + yaml.dump(dict(o), Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
-        for o in objects
+        "---\n" + yaml.dump(dict(o), Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False) for o in objects
     )
 
 
@@ -404,10 +534,10 @@ def render_jobs(
     return results
 
 
-def make_job(hasher: InputHasher, label: str, overlay: Path, kustomize_version: str) -> RenderJob:
-    """A render job for an overlay, keyed by its content hash (remote inputs make it uncacheable)."""
-    _, remotes = hasher.inputs(overlay)
-    return RenderJob(label, overlay, hasher.overlay_hash(overlay, kustomize_version), cacheable=not remotes)
+def make_job(hasher: InputHasher, label: str, overlay: str, directory: Path, kustomize_version: str) -> RenderJob:
+    """A job rendering `directory`, keyed by the hash of `overlay` in the hasher's source."""
+    remote = bool(hasher.inputs(overlay).remotes)  # remote inputs can change unseen: never cached
+    return RenderJob(label, directory, hasher.overlay_hash(overlay, kustomize_version), cacheable=not remote)
 
 
 def render_clusters(
@@ -421,10 +551,10 @@ def render_clusters(
     """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default)."""
     root = root.absolute()
     tool = kustomize.find(root)
-    hasher = InputHasher(root)
+    hasher = InputHasher(worktree_source(root))
     if use_cache and cache is None:
         cache = default_cache(root)
-    jobs = [make_job(hasher, c, overlay_dir(root, c), tool.version) for c in clusters]
+    jobs = [make_job(hasher, c, f"overlays/{c}", overlay_dir(root, c), tool.version) for c in clusters]
     rendered = render_jobs(jobs, tool, cache if use_cache else None, workers)
     return {r.label: r for r in rendered}
 

@@ -60,7 +60,8 @@ def dns_zones(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
     for loc, hostname, zone in pairs:
         if zone not in zones:
             close = difflib.get_close_matches(zone, list(zones), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"declare it under dns.zones or use one of {sorted(zones)}"
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else f"declare it under dns.zones or use one of {sorted(zones)}")
             where = loc if loc[-1] == "zone" else (*loc, "zone")
             yield doc.problem(where, f"DNS zone {zone!r} is not declared in dns.zones ({hint})")
         elif not (hostname == zones[zone] or hostname.endswith("." + zones[zone])):
@@ -126,12 +127,12 @@ def node_pools(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
                 needed.setdefault(f"{w.pool}-pool", f"{name}/{w.name}")
     by_name = {p.name: p for p in spec.node_pools}
     for pool_name, user in sorted(needed.items()):
-        pool = by_name.get(pool_name)
-        if pool is None:
+        found = by_name.get(pool_name)
+        if found is None:
             yield doc.problem(("node_pools",), f"node pool {pool_name!r} is missing; {user} runs on it "
                                                f"(add `- name: {pool_name}` under node_pools)")
-        elif not pool.tainted and pool_name != "core-pool":
-            idx = spec.node_pools.index(pool)
+        elif not found.tainted and pool_name != "core-pool":
+            idx = spec.node_pools.index(found)
             yield doc.problem(("node_pools", idx, "tainted"), f"{pool_name} must be tainted: workloads "
                                                               "select it with a toleration (set tainted: true)")
 

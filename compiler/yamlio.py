@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import yaml as yaml_c
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from compiler.errors import Problem
 
 Loc = tuple[str | int, ...]
+_Dumper = getattr(yaml_c, "CSafeDumper", yaml_c.SafeDumper)
+_Loader = getattr(yaml_c, "CSafeLoader", yaml_c.SafeLoader)
 
 
 def _safe_yaml() -> YAML:
@@ -108,30 +110,14 @@ def to_plain(value: Any) -> Any:
 
 
 def dump_yaml(data: Any) -> str:
-    """Deterministic block-style YAML for generated files (keys in the order given)."""
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=2, offset=0)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    """Deterministic block-style YAML for generated files (keys in the order given).
+
+    PyYAML's libyaml emitter: generating ~5,000 files for a 100-cluster fleet must stay well under a second.
+    """
+    return yaml_c.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
+                       allow_unicode=True)
 
 
 def yaml_load(text: str) -> Any:
     """Plain data from YAML text the compiler itself rendered (patch templates)."""
-    return _safe_yaml().load(text)
-
-
-def dump_all_yaml(docs: list[Any]) -> str:
-    return "---\n".join(dump_yaml(d) for d in docs)
-
-
-def roundtrip_yaml() -> YAML:
-    """A ruamel instance that rewrites a spec in place keeping comments, order and quoting."""
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
+    return yaml_c.load(text, Loader=_Loader)

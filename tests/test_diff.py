@@ -467,3 +467,37 @@ def test_suffix_stripping_needs_a_kustomize_hash_or_a_match() -> None:
     assert renames == {("ConfigMap", "d", "app-config-8t2h5g9b4k"): "app-config"}
     matched = diff.generated_names([cm("release-2024abcdef")], [cm("release-2025abcdef")])
     assert matched == {("ConfigMap", "d", "release-2024abcdef"): "release"}
+
+
+def test_stubs_match_parsed_identity(fleet: GitRepo, kustomize_tool: object) -> None:
+    text = render.render_cluster(fleet.root, "minnie").text
+    for doc in diff.split_documents(text):
+        [obj] = render.parse_objects(doc)
+        stub = diff._stub(doc)
+        assert stub is not None
+        assert render.object_id(stub) == render.object_id(obj)
+        assert diff._service(stub) == diff._service(obj)
+
+
+def test_commit_and_worktree_hash_alike(fleet: GitRepo) -> None:
+    commit = fleet.git("rev-parse", "HEAD").strip()
+    old = render.InputHasher(render.GitSource(fleet.root, commit))
+    new = render.InputHasher(render.worktree_source(fleet.root))
+    plain = render.InputHasher(render.FsSource(fleet.root))  # no git index: reads every file
+    for cluster in ("minnie", "pinky"):
+        rel = f"overlays/{cluster}"
+        assert old.overlay_hash(rel, "5") == new.overlay_hash(rel, "5") == plain.overlay_hash(rel, "5")
+    assert render.clusters_in(render.GitSource(fleet.root, commit)) == ["minnie", "pinky"]
+
+
+def test_project_in_a_subdirectory_of_the_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kustomize_tool: object
+) -> None:
+    files = {**service_base("guidebook"), **overlay("minnie", {"guidebook": "v1"})}
+    repo = make_repo(tmp_path / "mono", {f"deploy/{rel}": text for rel, text in files.items()})
+    project = GitRepo(repo.root / "deploy")
+    assert run_diff(project, capsys)[0] == 0
+    project.write(overlay("minnie", {"guidebook": "v2"}))
+    code, data = json_diff(project, capsys)
+    assert code == 1
+    assert [i["new"] for i in data["images"]] == ["ghcr.io/cave/guidebook:v2"]

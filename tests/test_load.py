@@ -71,8 +71,9 @@ CASES = [
      "datastack 'minnie65_publik' is not among this cluster's datastacks (did you mean 'minnie65_public'?)"),
     ("minnie", "    health_aligned_volume: minnie65\n", "", "  materializationengine:", 3,
      "health_aligned_volume is required when materialization runs"),
-    ("minnie", "    version: 4.23.0\n    replicas: {min: 1, max: 4}", "    version: 4.7.2\n    replicas: {min: 1, max: 4}",
-     "merge_databases: false", 22, "merge_databases: false needs materializationengine >= 4.8, this cluster runs 4.7.2"),
+    ("minnie", "    version: 4.23.0\n    replicas: {min: 1, max: 4}",
+     "    version: 4.7.2\n    replicas: {min: 1, max: 4}", "merge_databases: false", 22,
+     "merge_databases: false needs materializationengine >= 4.8, this cluster runs 4.7.2"),
     ("minnie", "global_server: global.cave-demo.org", "global_server: globel.cave-demo.org", "global_server", 16,
      "global_server 'globel.cave-demo.org' is not a hostname of any global cluster spec (did you mean "
      "'global.cave-demo.org'?)"),

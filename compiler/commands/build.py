@@ -20,7 +20,6 @@ from compiler.errors import UserError
 from compiler.load import load_all
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="clusters to build (default: all)")
 

@@ -16,7 +16,6 @@ from compiler import overlays
 from compiler.load import load_all
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing, only set the exit code")
 
