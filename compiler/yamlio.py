@@ -1,11 +1,11 @@
-"""YAML in and out: loading with positions (ruamel round-trip), deterministic dumping."""
+"""YAML in and out: specs loaded with positions (ruamel.yaml), generated files dumped deterministically."""
 
 from __future__ import annotations
 
-import yaml as yaml_c
 from pathlib import Path
 from typing import Any
 
+import yaml as yaml_c
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
