@@ -58,7 +58,7 @@ def make_parser(chosen: str | None = None) -> argparse.ArgumentParser:
         if name != chosen:
             sub.add_parser(name, help=summary)
             continue
-        module = importlib.import_module(f"compiler.commands.{name}")
+        module = importlib.import_module(f"compiler.commands.{name.replace('-', '_')}")
         cmd = sub.add_parser(
             name,
             help=summary,
