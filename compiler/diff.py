@@ -41,13 +41,14 @@ Matrix cell status: "added", "removed", "changed", "unchanged" (service has obje
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import html
 import json
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ _ITEM_KEYS = ("name", "secretKey")
 # Fields whose values are secret: compared key by key, values never kept.
 _SECRET_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Secret": (("data",), ("stringData",)),
-    "ExternalSecret": (("spec", "target", "template", "data"),),
+    "ExternalSecret": (("spec", "target", "template", "data"), ("spec", "target", "template", "templateFrom")),
 }
 _HASHED_KINDS = ("ConfigMap", "Secret")
 _SUFFIX_RE = re.compile(r"^(.+)-([a-z0-9]{10})$")
@@ -350,12 +351,13 @@ def _secret_changes(kind: str, old: Obj, new: Obj) -> tuple[Obj, Obj, list[Chang
         dotted = render.field_path(path)
         if before is _ABSENT and after is _ABSENT:
             continue
+        if not all(v is _ABSENT or isinstance(v, dict) for v in (before, after)):
+            if before != after:  # not a mapping of keys (e.g. a templateFrom list): one redacted change
+                op = "added" if before is _ABSENT else "removed" if after is _ABSENT else "changed"
+                changes.append(Change(dotted, op, redacted=True))
+            continue
         b = before if isinstance(before, dict) else {}
         a = after if isinstance(after, dict) else {}
-        if not isinstance(before, dict | type(_ABSENT)) or not isinstance(after, dict | type(_ABSENT)):
-            if before != after:
-                changes.append(Change(dotted, "changed", redacted=True))
-            continue
         for k in sorted(set(b) | set(a), key=str):
             sub = render.join_path(dotted, str(k))
             if k not in b:
@@ -575,19 +577,26 @@ def diff_sources(
             result[cluster] = ClusterDiff(cluster, "unchanged", rendered=False)
             continue
         to_render += [(side, cluster) for side, known in (("old", old_known), ("new", new_known)) if cluster in known]
+    jobs = {
+        (side, cluster): render.make_job(
+            old_hasher if side == "old" else new_hasher,
+            f"overlays/{cluster}" + (f" at {old.label}" if side == "old" else ""),
+            f"overlays/{cluster}",
+            Path("overlays") / cluster,  # relative until we know where the side's files are
+            tool.version,
+        )
+        for side, cluster in to_render
+    }
+    rendered = {slot: hit for slot, job in jobs.items() if (hit := render.from_cache(job, cache))}
+    misses = [slot for slot in jobs if slot not in rendered]
     with tempfile.TemporaryDirectory(prefix="cave-diff-base-") as tmp:
-        old_dir = _checkout(old, old_hasher, [c for side, c in to_render if side == "old"], Path(tmp))
-        jobs = [
-            render.make_job(
-                old_hasher if side == "old" else new_hasher,
-                f"overlays/{cluster}" + (f" at {old.label}" if side == "old" else ""),
-                f"overlays/{cluster}",
-                (old_dir if side == "old" else new.root) / "overlays" / cluster,
-                tool.version,
-            )
-            for side, cluster in to_render
+        # Only renders the cache does not have need the old side's files on disk.
+        old_dir = _checkout(old, old_hasher, [c for side, c in misses if side == "old"], Path(tmp))
+        todo = [
+            dataclasses.replace(jobs[slot], overlay=(old_dir if slot[0] == "old" else new.root) / jobs[slot].overlay)
+            for slot in misses
         ]
-        rendered = dict(zip(to_render, render.render_jobs(jobs, tool, cache, workers), strict=True))
+        rendered |= zip(misses, render.render_jobs(todo, tool, cache, workers), strict=True)
     for cluster in wanted:
         if cluster not in result:
             before, after = rendered.get(("old", cluster)), rendered.get(("new", cluster))
@@ -650,7 +659,7 @@ def _value(value: Any, limit: int = 300) -> str:
 def change_lines(change: Change) -> list[str]:
     """A change as diff-style lines: a header and `-`/`+` lines (unified diff for multi-line text)."""
     if change.redacted:
-        what = {"added": "key added", "removed": "key removed", "changed": "value changed"}[change.op]
+        what = {"added": "added", "removed": "removed", "changed": "value changed"}[change.op]
         return [f"{change.path}: {what} (secret value not shown)"]
     if change.op == "reordered":
         return [f"{change.path}: reordered {_value(change.old)} → {_value(change.new)}"]
@@ -943,7 +952,3 @@ def format_result(result: DiffResult, fmt: str, *, color: bool = False, max_char
     if fmt == "markdown":
         return format_markdown(result, max_chars)
     return format_text(result, color)
-
-
-def iter_objects(result: DiffResult) -> Iterable[ObjectDiff]:
-    return (o for c in result.clusters for o in c.objects)

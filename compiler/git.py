@@ -80,8 +80,10 @@ def export_files(root: Path, commit: str, paths: Sequence[str], dest: Path, chun
     dest.mkdir(parents=True, exist_ok=True)
     prefix = show_prefix(root)
     treeish = f"{commit}:{prefix}" if prefix else commit
+    # Pathspecs are read relative to the working directory: run at the top, where the subtree is root.
+    top = Path(run(root, "rev-parse", "--show-toplevel").stdout.strip())
     for start in range(0, len(paths), chunk):
-        _archive(root, treeish, paths[start : start + chunk], dest)
+        _archive(top, treeish, paths[start : start + chunk], dest)
 
 
 def _archive(root: Path, treeish: str, paths: Sequence[str], dest: Path) -> None:

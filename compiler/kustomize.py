@@ -59,9 +59,7 @@ class Kustomize:
                 [Problem(where, message=f"kustomize build took over {timeout:.0f} s (simplify the overlay)")]
             ) from None
         except OSError as err:
-            raise UserError(
-                [Problem(where, message=f"cannot run {self.binary}: {err} ({INSTALL_HINT})")]
-            ) from None
+            raise UserError([Problem(where, message=f"cannot run {self.binary}: {err} ({INSTALL_HINT})")]) from None
         if proc.returncode != 0:
             raise UserError([Problem(where, message=f"kustomize build failed: {_one_line(proc.stderr)}")])
         return proc.stdout
@@ -71,9 +69,7 @@ def _one_line(stderr: str) -> str:
     """Kustomize's error as one line: the `Error:` lines joined, else the whole output squeezed."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [
-        line.removeprefix("error: ").removeprefix("Error: ")
-        for line in lines
-        if line.lower().startswith("error")
+        line.removeprefix("error: ").removeprefix("Error: ") for line in lines if line.lower().startswith("error")
     ]
     text = "; ".join(errors or lines) or "no output"
     return text if len(text) <= 2000 else text[:2000] + "..."
@@ -136,9 +132,7 @@ def candidates(root: Path | None) -> list[str]:
         dirs[:0] = [Path(kubectl).parent, Path(os.path.realpath(kubectl)).parent]
     versioned = {p for d in dirs if d.is_dir() for p in d.glob("kubectl.1.*") if _kubectl_minor(p) >= 0}
     # Newer kubectl bundles a newer kustomize; the plain `kubectl` may be a dispatcher that adds a hop.
-    found += [
-        str(p) for p in sorted(versioned, key=lambda p: (-_kubectl_minor(p), str(p))) if os.access(p, os.X_OK)
-    ]
+    found += [str(p) for p in sorted(versioned, key=lambda p: (-_kubectl_minor(p), str(p))) if os.access(p, os.X_OK)]
     if kubectl:
         found.append(kubectl)
     if root is not None and (npm := root / NPM_BINARY).is_file():

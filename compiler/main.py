@@ -12,12 +12,14 @@ from compiler.errors import UserError
 # Each module in compiler/commands/ exposes add_arguments(parser) and run(args) -> int; its docstring is the
 # command's --help. Only the chosen command's module is imported, so `build` does not pay for the validator.
 COMMANDS = {
-    "build": "validate specs and (re)write overlays/<cluster>/",
+    "build": "validate specs and (re)write overlays/<cluster>/ (and overlays/argocd/)",
     "check": "exit 1 and list differences when overlays/ is not what build would write",
     "render": "print the rendered manifests of one cluster",
     "validate": "check rendered manifests against Kubernetes schemas, CRD schemas and CAVE rules",
     "diff": "show what a change does to each cluster's rendered manifests",
     "bump": "set a service's version in the specs and rebuild",
+    "import-env": "import a CAVEdeployment env file (bash) into environments/<name>.yaml",
+    "pr-comment": "post or update the one diff comment of a pull request (GitHub)",
 }
 
 DESCRIPTION = """\

@@ -7,18 +7,54 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from compiler.argocd import ARGOCD_DIR, compile_argocd
 from compiler.compile import GENERATED_MARK, compile_cluster
-from compiler.errors import UserError
+from compiler.errors import Problem, UserError
 from compiler.load import ENV_DIR, Loaded
+from compiler.settings import SETTINGS_FILE, load_settings
 
 OVERLAYS = "overlays"
+ARGOCD = ARGOCD_DIR  # overlays/argocd/: the app-of-apps, never a cluster, never removed as an orphan
 Tree = dict[str, bytes]
 
 
 def expected(loaded: dict[str, Loaded], clusters: list[str] | None = None) -> dict[str, Tree]:
     """Overlay files of the given clusters (all when None), compiled in memory."""
+    if ARGOCD in loaded:
+        doc = loaded[ARGOCD].doc
+        raise UserError([Problem(doc.path, 1, 1, f"the name {ARGOCD!r} is reserved for {OVERLAYS}/{ARGOCD}/, the "
+                                                 "Argo CD app-of-apps (rename the spec and its `name`)")])
     names = sorted(loaded) if clusters is None else clusters
     return {name: compile_cluster(loaded[name].spec, f"{ENV_DIR}/{name}.yaml") for name in names}
+
+
+def expected_argocd(root: Path, loaded: dict[str, Loaded]) -> Tree | None:
+    """Files of overlays/argocd/ from gitops.yaml and every spec; None when the repository has no gitops.yaml."""
+    settings = load_settings(root)
+    return None if settings is None else compile_argocd(settings, loaded)
+
+
+def expected_all(root: Path, loaded: dict[str, Loaded], clusters: list[str] | None = None) -> dict[str, Tree]:
+    """Cluster overlays (all when None) plus overlays/argocd/, which spans every cluster and so is always built."""
+    trees = expected(loaded, clusters)
+    argocd = expected_argocd(root, loaded)
+    if argocd is not None:
+        trees[ARGOCD] = argocd
+    return trees
+
+
+def is_generated(directory: Path) -> bool:
+    k = directory / "kustomization.yaml"
+    return k.is_file() and GENERATED_MARK in k.read_text(encoding="utf-8", errors="replace")[:400]
+
+
+def abandoned_argocd(root: Path) -> str | None:
+    """Why overlays/argocd/ is left as it is though build no longer writes it (gitops.yaml is gone), if so."""
+    if (root / SETTINGS_FILE).is_file() or not is_generated(root / OVERLAYS / ARGOCD):
+        return None
+    return (f"{OVERLAYS}/{ARGOCD}/: {SETTINGS_FILE} is gone, so build no longer writes it and never deletes it "
+            f"(restore {SETTINGS_FILE}, or delete {OVERLAYS}/{ARGOCD}/ by hand if Argo CD no longer deploys this "
+            "repository)")
 
 
 def read_tree(directory: Path) -> Tree:
@@ -32,16 +68,11 @@ def read_tree(directory: Path) -> Tree:
 
 
 def generated_overlays(root: Path) -> list[str]:
-    """Overlay directories this compiler wrote (their kustomization.yaml carries the generated mark)."""
-    out: list[str] = []
+    """Cluster overlay directories this compiler wrote (their kustomization.yaml carries the generated mark)."""
     base = root / OVERLAYS
     if not base.is_dir():
-        return out
-    for d in sorted(base.iterdir()):
-        k = d / "kustomization.yaml"
-        if d.is_dir() and k.is_file() and GENERATED_MARK in k.read_text(encoding="utf-8", errors="replace")[:400]:
-            out.append(d.name)
-    return out
+        return []
+    return [d.name for d in sorted(base.iterdir()) if d.name != ARGOCD and d.is_dir() and is_generated(d)]
 
 
 def _write_tree(directory: Path, tree: Tree) -> None:

@@ -373,11 +373,16 @@ class RenderCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.yaml"
 
+    max_entries: int = 5000
+
     def get(self, key: str) -> str | None:
+        path = self._path(key)
         try:
-            return self._path(key).read_text()
-        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+            text = path.read_text()
+            os.utime(path)  # recently used entries survive pruning
+        except (OSError, UnicodeDecodeError):
             return None
+        return text
 
     def put(self, key: str, text: str) -> None:
         path = self._path(key)
@@ -389,6 +394,18 @@ class RenderCache:
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk only costs a re-render next time
+
+    def prune(self) -> None:
+        """Drop the least recently used entries beyond max_entries."""
+        try:
+            entries = [e for d in os.scandir(self.directory) if d.is_dir() for e in os.scandir(d.path)]
+            if len(entries) <= self.max_entries:
+                return
+            entries.sort(key=lambda e: e.stat().st_mtime)
+            for entry in entries[: len(entries) - self.max_entries]:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # another process pruning at the same time; next time then
 
 
 def default_cache(root: Path) -> RenderCache:
@@ -490,19 +507,23 @@ def sorted_objects(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(objects, key=object_id)
 
 
-def dump_objects(objects: Iterable[Mapping[str, Any]]) -> str:
-    """A YAML stream of objects with sorted keys (deterministic)."""
-    return "".join(
-        "---\n" + yaml.dump(dict(o), Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False) for o in objects
-    )
+def object_set(rendered: Mapping[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
+    """(cluster, object) of several clusters' renders, sorted by cluster, api group, kind, namespace, name."""
+    return [(cluster, obj) for cluster in sorted(rendered) for obj in sorted_objects(rendered[cluster].objects)]
+
+
+def from_cache(job: RenderJob, cache: RenderCache | None) -> Rendered | None:
+    """The cached render of a job, if there is one (counted in STATS)."""
+    text = cache.get(job.key) if cache is not None and job.cacheable else None
+    if text is None:
+        return None
+    STATS.count(hit=True)
+    return Rendered(job.label, job.key, text, from_cache=True)
 
 
 def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | None) -> Rendered:
-    if cache is not None and job.cacheable:
-        text = cache.get(job.key)
-        if text is not None:
-            STATS.count(hit=True)
-            return Rendered(job.label, job.key, text, from_cache=True)
+    if hit := from_cache(job, cache):
+        return hit
     text = tool.build(job.overlay, label=job.label)
     STATS.count(hit=False)
     if cache is not None and job.cacheable:
@@ -529,6 +550,8 @@ def render_jobs(
                 results.append(future.result())
             except UserError as err:
                 problems.extend(err.problems)
+    if cache is not None and any(not r.from_cache for r in results):
+        cache.prune()
     if problems:
         raise UserError(problems)
     return results

@@ -8,9 +8,10 @@ Secret Manager secret *names*, never as values.
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 K8S_MIN_MINOR = 30
 K8S_MAX_MINOR = 37
@@ -79,6 +80,40 @@ class CloudSql(Model):
     instance: Label
     database_version: Literal["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16"] = "POSTGRES_15"
     tier: Annotated[str, StringConstraints(pattern=r"^db-[a-z0-9-]+$")] = "db-custom-4-16384"
+
+
+class ArgoCd(Model):
+    """How Argo CD reaches this cluster and syncs its overlay (overlays/argocd/, when gitops.yaml exists).
+
+    `server` (the API server URL) or `name` (the cluster's name in Argo CD, `argocd cluster add --name`);
+    the cluster Argo CD itself runs in uses server https://kubernetes.default.svc.
+    """
+
+    server: str | None = None
+    name: str | None = None
+    namespace: Label = "default"
+    prune: bool = True
+    self_heal: bool = True
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, v: str) -> str:
+        if not re.fullmatch(r"https://[^\s/]+(/\S*)?", v):
+            raise ValueError(f"{v!r} is not an API server URL (use https://<host>, as `argocd cluster list` shows it)")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _cluster_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.:@/]{0,252}", v):
+            raise ValueError(f"{v!r} is not a cluster name as Argo CD lists it (like daf-minnie, no spaces)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> ArgoCd:
+        if self.server is not None and self.name is not None:
+            raise ValueError("set either server or name, not both (they are two ways to name one cluster)")
+        return self
 
 
 class Replicas(Model):
@@ -314,11 +349,13 @@ class LocalSecrets(Model):
 
 class GlobalRedis(Model):
     host: Annotated[str, StringConstraints(min_length=1)]
+    in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
 
 
 class LocalRedis(Model):
     celery_host: Annotated[str, StringConstraints(min_length=1)]
     pcg_host: Annotated[str, StringConstraints(min_length=1)]
+    in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
 
 
 class DataProject(Model):
@@ -337,6 +374,8 @@ class ClusterBase(Model):
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]+$")]
     node_pools: list[NodePool] = Field(min_length=1)
     cloud_sql: CloudSql
+    static_ip: IPv4Address | None = None  # the regional address daf-<name> bootstrap reserves; ingress-nginx uses it
+    argocd: ArgoCd = ArgoCd()
 
     @field_validator("kubernetes_version")
     @classmethod

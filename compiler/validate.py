@@ -61,9 +61,7 @@ def _finding(cluster: str, obj: Mapping[str, Any], path: str, rule: str, message
 
 def _redacted(error: jsonschema.ValidationError) -> str:
     """The schema error without the offending value: it may be a secret."""
-    return error.message.replace(
-        repr(error.instance), "value" if not isinstance(error.instance, dict) else "object"
-    )
+    return error.message.replace(repr(error.instance), "value" if not isinstance(error.instance, dict) else "object")
 
 
 def _errors(validator: Validator, obj: Obj) -> list[tuple[str, str]]:
@@ -95,9 +93,7 @@ def _k8s_validator(schema_version: str, kind: str, api_version: str) -> Validato
     except FileNotFoundError:
         return None
     definitions = kv_utils.schema_contents(f"{schema_dir}/_definitions.json", schema_version)
-    registry: Registry[Any] = Resource.from_contents(definitions) @ (
-        Resource.from_contents(schema) @ Registry()
-    )
+    registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
@@ -136,9 +132,7 @@ def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]
         try:
             docs = render.load_yaml_documents(path.read_text())
         except (OSError, UnicodeDecodeError) as err:
-            problems.append(
-                Problem(str(path), message=f"cannot read CRD file: {err} (pass a readable --crds FILE)")
-            )
+            problems.append(Problem(str(path), message=f"cannot read CRD file: {err} (pass a readable --crds FILE)"))
             continue
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
@@ -158,11 +152,7 @@ def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]
             spec = doc.get("spec") or {}
             group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
             for version in spec.get("versions") or []:
-                schema = (
-                    ((version.get("schema") or {}).get("openAPIV3Schema"))
-                    if isinstance(version, dict)
-                    else None
-                )
+                schema = ((version.get("schema") or {}).get("openAPIV3Schema")) if isinstance(version, dict) else None
                 if group and kind and isinstance(schema, dict):
                     schemas[(group, str(version.get("name")), kind)] = _openapi_to_jsonschema(schema)
         if len(schemas) == before:
@@ -206,11 +196,7 @@ class Schemas:
                         raise UserError(
                             [Problem(str(path), message=f"not a JSON schema: {err} (fix the file)")]
                         ) from None
-            cls = (
-                jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-                if schema
-                else None
-            )
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator) if schema else None
             self._crd_validators[key] = cls(schema) if cls and schema is not None else None
         return self._crd_validators[key]
 
@@ -239,16 +225,15 @@ class Schemas:
                 ]
         validator = self.crd_validator(group, version, kind)
         if validator is None:
-            return [
-                _finding(
-                    cluster,
-                    obj,
-                    "apiVersion",
-                    "crd-schema",
-                    f"no schema for custom resource {api_version} {kind} "
-                    "(pass its CRD with --crds FILE or a schema directory with --crd-schemas DIR)",
-                )
-            ]
+            fix = "pass its CRD with --crds FILE or a schema directory with --crd-schemas DIR"
+            message = (
+                # *.k8s.io holds both built-in APIs (removed ones end up here) and CRDs such as the VPA.
+                f"no schema for {api_version} {kind} in Kubernetes {minor} nor in the CRD schemas: "
+                f"removed API? (use the API version this Kubernetes serves, or {fix})"
+                if _is_builtin_group(group)
+                else f"no schema for custom resource {api_version} {kind} ({fix})"
+            )
+            return [_finding(cluster, obj, "apiVersion", "crd-schema", message)]
         return [_finding(cluster, obj, p, "crd-schema", m) for p, m in _errors(validator, obj)]
 
 
@@ -408,9 +393,7 @@ def rule_hpa(cs: ClusterSet) -> Iterator[Finding]:
         spec = hpa.get("spec") or {}
         low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
         if isinstance(low, int) and low < 1:
-            yield _finding(
-                cs.cluster, hpa, "spec.minReplicas", "hpa", f"minReplicas {low} < 1 (set it to 1 or more)"
-            )
+            yield _finding(cs.cluster, hpa, "spec.minReplicas", "hpa", f"minReplicas {low} < 1 (set it to 1 or more)")
         if isinstance(low, int) and isinstance(high, int) and low > high:
             yield _finding(
                 cs.cluster,
@@ -441,8 +424,7 @@ def rule_service_selector(cs: ClusterSet) -> Iterator[Finding]:
             continue
         namespace = render.object_id(service)[2]
         if not any(
-            render.object_id(t.owner)[2] == namespace
-            and all(t.labels.get(k) == v for k, v in selector.items())
+            render.object_id(t.owner)[2] == namespace and all(t.labels.get(k) == v for k, v in selector.items())
             for t in cs.pod_templates
         ):
             wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
@@ -451,8 +433,7 @@ def rule_service_selector(cs: ClusterSet) -> Iterator[Finding]:
                 service,
                 "spec.selector",
                 "service-selector",
-                f"selects no pod: no pod template has labels {wanted} "
-                "(fix the selector or the workload labels)",
+                f"selects no pod: no pod template has labels {wanted} (fix the selector or the workload labels)",
             )
 
 
@@ -619,9 +600,7 @@ def rule_secret_in_git(cs: ClusterSet) -> Iterator[Finding]:
 
 SECRET_KEY_RE = re.compile(r"password|passwd|secret|token|apikey|api_key|private_key|credential", re.I)
 # Wider net for the entropy check: random-looking values under these names are almost always keys.
-ENTROPY_KEY_RE = re.compile(
-    r"password|passwd|pwd|pass|secret|token|key|auth|salt|signature|credential|cred", re.I
-)
+ENTROPY_KEY_RE = re.compile(r"password|passwd|pwd|pass|secret|token|key|auth|salt|signature|credential|cred", re.I)
 # Names that hold a pointer to a secret (its name, file, URL...), not the secret.
 _REFERENCE_KEY_RE = re.compile(
     r"(name|file|path|dir|url|uri|endpoint|header|enabled|ttl|expiry|expires|timeout|seconds|type|location|mount)s?$",
@@ -643,8 +622,7 @@ def shannon_entropy(text: str) -> float:
 def looks_random(value: str) -> bool:
     """>= 20 characters, > 4.0 bits/char and at least two character classes: a generated key."""
     classes = sum(
-        any(test(c) for c in value)
-        for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+        any(test(c) for c in value) for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
     )
     return len(value) >= 20 and classes >= 2 and shannon_entropy(value) > 4.0
 
@@ -710,12 +688,8 @@ def rule_plaintext_secret(cs: ClusterSet) -> Iterator[Finding]:
     for template in cs.pod_templates:
         for cpath, container in template.containers():
             for i, env in _items(container.get("env")):
-                if "value" in env and (
-                    problem := secret_problem(str(env.get("name")), str(env["value"] or ""))
-                ):
-                    yield _finding(
-                        cs.cluster, template.owner, f"{cpath}.env[{i}].value", "plaintext-secret", problem
-                    )
+                if "value" in env and (problem := secret_problem(str(env.get("name")), str(env["value"] or ""))):
+                    yield _finding(cs.cluster, template.owner, f"{cpath}.env[{i}].value", "plaintext-secret", problem)
 
 
 # --------------------------------------------------------------------------- running it all

@@ -291,7 +291,29 @@ def test_secret_values_never_printed(
     assert es_changes['spec.target.template.data["config.py"]']["redacted"] is True
     assert es_changes['spec.target.template.data["config.py"]']["new"] is None
     assert es_changes["spec.data[secretKey=NEW_TOKEN]"]["op"] == "added"  # key names are shown
-    assert "value changed" in outputs["text"][1] or "key added" in outputs["text"][1]
+    assert "data.NEW: added (secret value not shown)" in outputs["text"][1]
+    assert "(secret value not shown)" in outputs["markdown"][1]
+
+
+def test_secret_field_changes_are_redacted() -> None:
+    def es(template: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": "external-secrets.io/v1",
+            "kind": "ExternalSecret",
+            "metadata": {"name": "e"},
+            "spec": {"target": {"name": "t", "template": template}},
+        }
+
+    old = es({"templateFrom": [{"literal": f"a={SENTINEL}"}], "data": {"k": SENTINEL, "same": "x"}})
+    new = es({"templateFrom": [{"literal": "a=other"}], "data": {"k": "changed", "same": "x"}})
+    changes = diff.diff_object("ExternalSecret", old, new)
+    assert [(c.path, c.op, c.redacted, c.old, c.new) for c in changes] == [
+        ("spec.target.template.data.k", "changed", True, None, None),
+        ("spec.target.template.templateFrom", "changed", True, None, None),
+    ]
+    result = diff.DiffResult("HEAD", "0" * 40, [diff.diff_cluster("c", [old], [new])])
+    for fmt in FORMATS:
+        assert SENTINEL not in diff.format_result(result, fmt)
 
 
 def test_cluster_added(fleet: GitRepo, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
@@ -341,8 +363,11 @@ def test_argocd_sync_wave_change_called_out(
     fleet: GitRepo, capsys: pytest.CaptureFixture[str], kustomize_tool: object
 ) -> None:
     hpa = fleet.root / "base/guidebook/hpa.yaml"
-    hpa.write_text(hpa.read_text().replace("  name: guidebook\n", "  name: guidebook\n  annotations:\n"
-                                           "    argocd.argoproj.io/sync-wave: '2'\n", 1))
+    hpa.write_text(
+        hpa.read_text().replace(
+            "  name: guidebook\n", "  name: guidebook\n  annotations:\n    argocd.argoproj.io/sync-wave: '2'\n", 1
+        )
+    )
     code, data = json_diff(fleet, capsys, "minnie")
     assert code == 1
     assert [c["name"] for c in data["clusters"]] == ["minnie"]

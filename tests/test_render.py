@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from compiler import render
+from compiler import kustomize, render
 from compiler.errors import UserError
 from compiler.main import main
 from tests.fixtures_render import kustomize_tool, overlay, service_base, two_cluster_files, write_tree
@@ -41,7 +42,7 @@ def _hash(root: Path, cluster: str = "minnie", version: str = "5.5.0") -> str:
 
 def test_render_cluster_prints_kustomize_output_as_is(tree: Path, kustomize_tool: object) -> None:
     rendered = render.render_cluster(tree, "minnie", use_cache=False)
-    expected = render.kustomize.find(tree).build(tree / "overlays/minnie")
+    expected = kustomize.find(tree).build(tree / "overlays/minnie")
     assert rendered.text == expected
     assert "nodeSelector" in rendered.text  # the component was applied
     kinds = sorted(o["kind"] for o in rendered.objects)
@@ -123,6 +124,22 @@ def test_cache_reuses_renders(tree: Path, kustomize_tool: object) -> None:
     (tree / "overlays/minnie/configs/guidebook.cfg").write_text("LOG_LEVEL=debug\n")
     third = render.render_clusters(tree, ["minnie"])
     assert not third["minnie"].from_cache
+
+
+def test_cache_prunes_least_recently_used(tmp_path: Path) -> None:
+    cache = render.RenderCache(tmp_path, max_entries=2)
+    for i, key in enumerate(["aa1", "bb2", "cc3"]):
+        cache.put(key, f"text {i}")
+        os.utime(tmp_path / key[:2] / f"{key}.yaml", (1000 + i, 1000 + i))
+    assert cache.get("aa1") == "text 0"  # used now: newest
+    cache.prune()
+    assert (cache.get("aa1"), cache.get("bb2"), cache.get("cc3")) == ("text 0", None, "text 2")
+
+
+def test_object_set_is_sorted(tree: Path, kustomize_tool: object) -> None:
+    pairs = render.object_set(render.render_clusters(tree, ["pinky", "minnie"]))
+    keys = [(c, render.object_id(o)) for c, o in pairs]
+    assert keys == sorted(keys) and {c for c, _ in keys} == {"minnie", "pinky"}
 
 
 def test_all_render_failures_reported_at_once(tree: Path, kustomize_tool: object) -> None:

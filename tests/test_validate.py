@@ -71,7 +71,9 @@ def check(objects: list[Obj], schemas: validate.Schemas | None = None, version: 
 
 
 def rules(objects: list[Obj]) -> list[tuple[str, str, str]]:
-    return [(f.rule, f.path, f.message) for f in validate.validate_objects("minnie", objects, "1.31", crd_dir_schemas())]
+    return [
+        (f.rule, f.path, f.message) for f in validate.validate_objects("minnie", objects, "1.31", crd_dir_schemas())
+    ]
 
 
 def crd_dir_schemas() -> validate.Schemas:
@@ -132,6 +134,12 @@ def test_removed_api_fails() -> None:
     ]
     cronjob["apiVersion"] = "batch/v1"
     assert not any("no schema" in f for f in check([cronjob]))
+    ingress = {"apiVersion": "networking.k8s.io/v1beta1", "kind": "Ingress", "metadata": {"name": "i"}}
+    assert check([ingress]) == [
+        "minnie: Ingress/i: apiVersion: no schema for networking.k8s.io/v1beta1 Ingress in Kubernetes 1.31 nor in "
+        "the CRD schemas: removed API? (use the API version this Kubernetes serves, or pass its CRD with --crds "
+        "FILE or a schema directory with --crd-schemas DIR)"
+    ]
 
 
 def test_unbundled_version_is_a_user_error() -> None:
@@ -439,7 +447,10 @@ def test_command_reports_all_problems(fleet: Any, capsys: pytest.CaptureFixture[
     ]
     assert main([*argv, "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert [(d["cluster"], d["rule"]) for d in data] == [("minnie", "resource-requests"), ("pinky", "resource-requests")]
+    assert [(d["cluster"], d["rule"]) for d in data] == [
+        ("minnie", "resource-requests"),
+        ("pinky", "resource-requests"),
+    ]
     assert set(data[0]) == {"cluster", "kind", "namespace", "name", "path", "rule", "message"}
 
 

@@ -2,11 +2,15 @@
 
 Examples:
   python -m compiler build            # all clusters; removes overlays whose spec was deleted
-  python -m compiler build minnie     # only overlays/minnie/
+  python -m compiler build minnie     # overlays/minnie/ (and overlays/argocd/)
 
 All specs are validated on every run (rules span clusters: hostnames, global servers). On any problem
 nothing is written and each problem is printed as `file:line:col: message`. Output is deterministic, and
 each overlay is replaced atomically.
+
+With a gitops.yaml at the repository root, every build also writes overlays/argocd/, the Argo CD
+app-of-apps (one Application per cluster and add-on); it spans every spec, so it is never left out,
+and it is never removed as an orphan.
 """
 
 from __future__ import annotations
@@ -39,13 +43,17 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     loaded = load_all(root)
     clusters = selected(sorted(loaded), args.clusters)
-    trees = overlays.expected(loaded, clusters)
+    trees = overlays.expected_all(root, loaded, clusters)
     orphans = [] if clusters else [c for c in overlays.generated_overlays(root) if c not in loaded]
     written, removed = overlays.write(root, trees, orphans)
     for name in written:
         print(f"wrote overlays/{name}/ ({len(trees[name])} files)")
     for name in removed:
         print(f"removed overlays/{name}/ (its spec is gone)")
+    abandoned = overlays.abandoned_argocd(root)
+    if abandoned:
+        print(f"note: {abandoned}", file=sys.stderr)
     if not written and not removed:
-        print(f"overlays up to date ({len(trees)} cluster{'s' if len(trees) != 1 else ''})", file=sys.stderr)
+        n = len([t for t in trees if t != overlays.ARGOCD])
+        print(f"overlays up to date ({n} cluster{'s' if n != 1 else ''})", file=sys.stderr)
     return 0

@@ -1,7 +1,8 @@
 """Would `build` change anything? Lists every difference between the specs and the committed overlays.
 
 Catches stale overlays (spec changed, build not run), hand edits, missing overlays and orphaned ones
-(spec deleted). Exit 0 in sync, 1 stale, 2 bad input. Run it in CI before merging.
+(spec deleted), in overlays/<cluster>/ and in overlays/argocd/ (the Argo CD app-of-apps, from gitops.yaml).
+Exit 0 in sync, 1 stale, 2 bad input. Run it in CI before merging.
 
 Example:
   python -m compiler check && echo "overlays match the specs"
@@ -23,11 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def differences(root: Path) -> list[str]:
     loaded = load_all(root)
     out: list[str] = []
-    for name, tree in overlays.expected(loaded).items():
+    for name, tree in overlays.expected_all(root, loaded).items():
         base = f"{overlays.OVERLAYS}/{name}"
+        rebuild = "python -m compiler build" if name == overlays.ARGOCD else f"python -m compiler build {name}"
         on_disk = overlays.read_tree(root / base)
         if not on_disk:
-            out.append(f"{base}/: missing (run `python -m compiler build {name}`)")
+            out.append(f"{base}/: missing (run `{rebuild}`)")
             continue
         for rel in sorted(set(tree) | set(on_disk)):
             if rel not in on_disk:
@@ -41,6 +43,9 @@ def differences(root: Path) -> list[str]:
         if name not in loaded:
             out.append(f"{overlays.OVERLAYS}/{name}/: orphaned, environments/{name}.yaml is gone "
                        "(run `python -m compiler build` to remove it)")
+    abandoned = overlays.abandoned_argocd(root)
+    if abandoned:
+        out.append(abandoned)
     return out
 
 

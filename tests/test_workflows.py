@@ -1,0 +1,206 @@
+"""The PR workflow: linted offline, least privilege, pinned actions, and its compiler steps run here as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from compiler import github, kustomize
+from tests.test_github import TOKEN, FakeGitHub
+
+REPO = Path(__file__).resolve().parent.parent
+CI = REPO / ".github" / "workflows" / "ci.yml"
+CRDS = REPO.parent / "shared" / "schemas" / "crds"
+BIN = Path(sys.executable).parent
+EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".cache", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+                                     "node_modules", "__pycache__", "*.egg-info", ".build-*")
+
+
+def workflow() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(CI.read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not path.is_file():
+        pytest.fail(f"{name} is not installed in {BIN} (run `bash .ci/setup`: it is a dev dependency)")
+    return str(path)
+
+
+# --------------------------------------------------------------------------- lint and policy
+
+
+def test_actionlint_finds_nothing() -> None:
+    proc = subprocess.run([tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"),
+                           str(CI.relative_to(REPO))], cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_workflow_matches_the_github_workflow_schema() -> None:
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(CI)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_least_privilege_pinned_actions_and_one_run_per_pr() -> None:
+    wf = workflow()
+    assert list(wf["on"]) == ["pull_request"]
+    assert wf["permissions"] == {"contents": "read"}
+    assert "pull_request.number" in wf["concurrency"]["group"] and wf["concurrency"]["cancel-in-progress"] is True
+    commenting = [name for name, job in wf["jobs"].items()
+                  if any("pr-comment" in (s.get("run") or "") for s in job["steps"])]
+    assert len(commenting) == 1
+    for name, job in wf["jobs"].items():
+        expected = {"contents": "read", "pull-requests": "write"} if name in commenting else None
+        assert job.get("permissions") == expected, name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["fetch-depth"] == 0
+    pinned = re.findall(r"uses: \S+@[0-9a-f]{40} # v\d+\.\d+\.\d+\n", CI.read_text())
+    assert len(pinned) == sum("uses" in s for job in wf["jobs"].values() for s in job["steps"])
+    (job,) = [wf["jobs"][n] for n in commenting]
+    comment = next(s for s in job["steps"] if "pr-comment" in (s.get("run") or ""))
+    assert "head.repo.full_name == github.repository" in comment["if"]  # forks get a read-only token
+
+
+# --------------------------------------------------------------------------- the steps, run as written
+
+
+class Runner:
+    """Runs a job's `run:` steps like a GitHub runner would (bash -eo pipefail) in a copy of the repository."""
+
+    def __init__(self, root: Path, context: dict[str, str], env: dict[str, str]) -> None:
+        self.root = root
+        self.context = context
+        self.env = env
+
+    def resolve(self, value: Any) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            assert expression in self.context, f"the test does not know ${{{{ {expression} }}}}: add it"
+            return self.context[expression]
+
+        return EXPRESSION.sub(lookup, str(value))
+
+    def run(self, step: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        script = step["run"]
+        assert not EXPRESSION.search(script), f"pass expressions through env:, not into the script: {script}"
+        env = {**self.env, **{k: self.resolve(v) for k, v in (step.get("env") or {}).items()}}
+        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=self.root,
+                              env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    server = FakeGitHub().start()
+    server.pulls.add(7)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pr_checkout(tmp_path: Path) -> Path:
+    """A copy of the repository as a pull-request checkout: origin/main, and a head that bumps versions."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.org", "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "base")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return root
+
+
+def change(root: Path, env: dict[str, str], spec_old: str, spec_new: str, chart_old: str, chart_new: str) -> None:
+    """A contributor's push: edit a spec and gitops.yaml, rebuild, commit."""
+    edit(root / "environments" / "minnie.yaml", spec_old, spec_new)
+    edit(root / "gitops.yaml", chart_old, chart_new)
+    subprocess.run(["python", "-m", "compiler", "build"], cwd=root, env=env, check=True, capture_output=True)
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "change")
+
+
+def test_workflow_compiler_steps_pass_here(pr_checkout: Path, fake: FakeGitHub, tmp_path: Path) -> None:
+    root = pr_checkout
+    tool_path = shutil.which(kustomize.find(REPO).binary) or kustomize.find(REPO).binary
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUSTOMIZE": tool_path,
+           "GITHUB_API_URL": fake.api_url, "GITHUB_PATH": str(tmp_path / "path"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "CI": "true"}
+    env.pop("GITHUB_TOKEN", None)
+    context = {"github.base_ref": "main", "github.token": TOKEN, "github.repository": fake.repo,
+               "github.event.pull_request.number": "7",
+               "vars.CRD_SCHEMAS_DIR": str(CRDS) if CRDS.is_dir() else ""}
+    runner = Runner(root, context, env)
+    change(root, env, "  annotationengine:\n    version: 4.14.1", "  annotationengine:\n    version: 4.15.0",
+           "version: v1.19.0", "version: v1.19.1")
+
+    ran: list[str] = []
+    skipped: list[str] = []
+    for name, job in workflow()["jobs"].items():
+        runs = [s for s in job["steps"] if "run" in s]
+        setup = next(i for i, s in enumerate(runs) if "bash .ci/setup" in s["run"])
+        for i, step in enumerate(runs):
+            if "python -m compiler" not in step["run"]:
+                if ".ci/" in step["run"]:
+                    skipped.append(f"{name}: {step['name']}")  # installing / the whole suite: this run is inside it
+                continue
+            assert i > setup, f"{name}: {step['name']} runs before .ci/setup"
+            proc = runner.run(step)
+            assert proc.returncode == 0, f"{name}: {step['name']}\n{proc.stdout}\n{proc.stderr}"
+            ran.append(f"{name}: {step['name']}")
+    commands = " ".join(s["run"] for job in workflow()["jobs"].values() for s in job["steps"] if "run" in s)
+    for sub in ("check", "validate", "diff", "pr-comment"):
+        assert f"python -m compiler {sub}" in commands
+    assert len(ran) == 4, ran
+    assert any("bash .ci/test" in s["run"] for job in workflow()["jobs"].values() for s in job["steps"] if "run" in s)
+    assert (REPO / ".ci" / "test").is_file() and len(skipped) >= 3, skipped
+
+    (comment,) = fake.bodies(7)
+    assert comment.startswith(github.MARKER)
+    assert "4.15.0" in comment
+    assert "overlays/argocd (Argo CD Applications and add-on charts) changed" in comment
+    assert "+    targetRevision: v1.19.1" in comment
+    assert "4.15.0" in (tmp_path / "summary.md").read_text()
+
+    # The next push updates the same comment.
+    change(root, env, "    version: 4.15.0", "    version: 4.16.0", "version: v1.19.1", "version: v1.19.0")
+    diff_job = next(job for job in workflow()["jobs"].values()
+                    if any("pr-comment" in (s.get("run") or "") for s in job["steps"]))
+    for step in diff_job["steps"]:
+        if "python -m compiler" in step.get("run", ""):
+            proc = runner.run(step)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    (comment,) = fake.bodies(7)
+    assert "4.16.0" in comment and "overlays/argocd" not in comment
+
+
+def test_validate_step_skips_with_a_message_without_crd_schemas(pr_checkout: Path) -> None:
+    step = next(s for job in workflow()["jobs"].values() for s in job["steps"]
+                if "python -m compiler validate" in (s.get("run") or ""))
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    runner = Runner(pr_checkout, {"vars.CRD_SCHEMAS_DIR": ""}, env)
+    proc = runner.run(step)
+    assert proc.returncode == 0, proc.stderr
+    assert "::warning title=validate skipped::no CRD schemas at ../shared/schemas/crds" in proc.stdout
