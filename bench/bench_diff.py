@@ -6,7 +6,11 @@ Builds N local overlays (~85 objects each) over 12 shared bases in a temp git re
 for `python -m compiler diff` (cold cache, and warm: the same diff run again) and for the naive way:
 materialise HEAD, render every overlay on both sides with one kustomize process each, `diff -ru`.
 
-Usage: .venv/bin/python bench/bench_diff.py [--sizes 10 100] [--runs 3]
+With `--fleet cave` the fleet is the real thing instead: bench/fleet.py's 1 global + N-1 local specs
+compiled by `python -m compiler build` over this repository's bases; (a) is `bump materialize` on one
+cluster, (b) an edit of base/materializationengine that every local cluster renders.
+
+Usage: .venv/bin/python bench/bench_diff.py [--sizes 10 100] [--runs 3] [--fleet synthetic|cave]
 """
 
 from __future__ import annotations
@@ -134,6 +138,19 @@ def make_fleet(root: Path, n: int) -> None:
     git(root, "commit", "-q", "-m", "fleet")
 
 
+def make_cave_fleet(root: Path, n: int) -> None:
+    """The generated CAVE fleet (1 global + n-1 locals) built with the compiler, committed."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from fleet import make_fleet as make_specs
+
+    make_specs(root, n - 1)
+    (root / ".gitignore").write_text(".cache/\n")
+    subprocess.run([sys.executable, "-m", "compiler", "-C", str(root), "build"], check=True, capture_output=True)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "fleet")
+
+
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], env={**os.environ, **GIT_ENV}, check=True, capture_output=True)
 
@@ -224,29 +241,43 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fleet", choices=("synthetic", "cave"), default="synthetic")
     args = parser.parse_args()
+    # Inside the repository's ignored .cache/: /tmp is a much slower filesystem here for many small files.
+    scratch = REPO / ".cache" / "bench"
+    scratch.mkdir(parents=True, exist_ok=True)
     tool = kustomize.find(REPO)
     print(f"kustomize: {' '.join(tool.command)} (v{tool.version}); cpus: {os.cpu_count()}; runs: {args.runs}")
     for n in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="cave-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="cave-bench-", dir=scratch) as tmp:
             root = Path(tmp) / "fleet"
-            make_fleet(root, n)
+            if args.fleet == "cave":
+                make_cave_fleet(root, n)
+                first = "overlays/l001"
+            else:
+                make_fleet(root, n)
+                first = "overlays/cluster000"
             objects = (
-                subprocess.run(
-                    [*tool.command, str(root / "overlays/cluster000")], capture_output=True, text=True, check=True
-                ).stdout.count("\nkind: ")
+                subprocess.run([*tool.command, str(root / first)], capture_output=True, text=True, check=True)
+                .stdout.count("\nkind: ")
                 + 1
             )
-            print(f"\nN={n} overlays, {objects} objects per overlay")
-            (root / "overlays/cluster000/kustomization.yaml").write_text(
-                (root / "overlays/cluster000/kustomization.yaml")
-                .read_text()
-                .replace("ghcr.io/cave/guidebook, newTag: v1.0.0", "ghcr.io/cave/guidebook, newTag: v1.1.0")
-            )
+            print(f"\nN={n} overlays ({args.fleet}), {objects} objects in {first}")
+            if args.fleet == "cave":
+                subprocess.run([sys.executable, "-m", "compiler", "-C", str(root), "bump", "materialize", "4.24.0",
+                                "--cluster", "l001"], check=True, capture_output=True)
+            else:
+                kust = root / "overlays/cluster000/kustomization.yaml"
+                kust.write_text(kust.read_text().replace("ghcr.io/cave/guidebook, newTag: v1.0.0",
+                                                         "ghcr.io/cave/guidebook, newTag: v1.1.0"))
             scenario(root, "a: one cluster's image tag bumped", args.runs, tool)
-            git(root, "checkout", "--", "overlays")
-            deployment = root / "base/annotationengine/deployment.yaml"
-            deployment.write_text(deployment.read_text().replace("memory: 256Mi", "memory: 512Mi"))
+            git(root, "checkout", "--", "environments", "overlays")
+            if args.fleet == "cave":
+                deployment = root / "base/materializationengine/deployment-celery-orchestration.yaml"
+                deployment.write_text(deployment.read_text().replace("replicas: 2", "replicas: 3", 1))
+            else:
+                deployment = root / "base/annotationengine/deployment.yaml"
+                deployment.write_text(deployment.read_text().replace("memory: 256Mi", "memory: 512Mi"))
             scenario(root, "b: base change touching every cluster", args.runs, tool)
             shutil.rmtree(root / ".cache", ignore_errors=True)
     return 0

@@ -17,8 +17,11 @@ def make_fleet(dest: Path, locals_count: int = 99) -> Path:
     template = (REPO / "environments" / "minnie.yaml").read_text()
     for i in range(1, locals_count + 1):
         name = f"l{i:03d}"
-        text = re.sub(r"\bminnie\b", name, template)
+        text = re.sub(r"\bminnie\b", name, template)  # names, hostnames, Argo CD cluster name
+        text = re.sub(r"static_ip: \S+", f"static_ip: 192.0.2.{i}", text)  # each cluster reserves its own
         (env / f"{name}.yaml").write_text(text)
     if not (dest / "base").exists():
         shutil.copytree(REPO / "base", dest / "base")
+    if (REPO / "gitops.yaml").exists():
+        shutil.copy(REPO / "gitops.yaml", dest / "gitops.yaml")
     return dest

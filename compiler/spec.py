@@ -163,7 +163,7 @@ class Infoservice(Service):
 
 
 class Nglstate(Service):
-    datastore_namespace: Label
+    datastore_namespace: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,100}$")]
     bucket: Bucket | None = None
 
 

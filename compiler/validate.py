@@ -581,6 +581,31 @@ def rule_config_refs(cs: ClusterSet) -> Iterator[Finding]:
                     )
 
 
+PLACEHOLDER_RE = re.compile(r"\bTODO-[A-Za-z0-9_.-]*")
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, render.join_path(path, str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, render.join_path(path, i))
+
+
+@rule("placeholder")
+def rule_placeholder(cs: ClusterSet) -> Iterator[Finding]:
+    """No `TODO-...` placeholder (written by import-env for a value only a person can decide) reaches a cluster."""
+    for obj in cs.objects:
+        for path, text in _strings(obj, ""):
+            match = PLACEHOLDER_RE.search(text)
+            if match:
+                yield _finding(cs.cluster, obj, path, "placeholder",
+                               f"placeholder {match.group(0)} left by import-env (set the real value in the spec)")
+
+
 @rule("secret-in-git")
 def rule_secret_in_git(cs: ClusterSet) -> Iterator[Finding]:
     """Secrets carry no values in the rendered output: values come from Secret Manager via ExternalSecrets."""

@@ -469,3 +469,12 @@ def test_command_bad_input_exits_2(fleet: Any, capsys: pytest.CaptureFixture[str
     assert main(["-C", root, "validate", "--kubernetes-version", "1.2"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all("Traceback" not in line for line in err)
+
+
+def test_rule_placeholder() -> None:
+    clean = rules([deployment("web"), configmap("web-env", {"REDIS_HOST": "10.0.0.3"})])
+    assert [r for r, _, _ in clean if r == "placeholder"] == []
+    objects = [deployment("web"), configmap("web-env", {"REDIS_HOST": "TODO-celery-redis-host"})]
+    found = [(p, m) for r, p, m in rules(objects) if r == "placeholder"]
+    assert found == [("data.REDIS_HOST",
+                      "placeholder TODO-celery-redis-host left by import-env (set the real value in the spec)")]
