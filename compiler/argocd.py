@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from compiler.compile import WAVE, header
 from compiler.derive import Names, derive
 from compiler.errors import Problem, UserError
@@ -23,7 +21,7 @@ from compiler.load import ENV_DIR, Loaded
 from compiler.rules import GCP_SA_ID_MAX
 from compiler.settings import SETTINGS_FILE, Chart, LoadedSettings, Settings
 from compiler.spec import ClusterSpec, LocalCluster
-from compiler.yamlio import Document
+from compiler.yamlio import Document, dump_yaml
 
 API_VERSION = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -362,24 +360,8 @@ def health_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """dump_yaml's layout, with multi-line strings (the health check's Lua) as literal blocks."""
-
-
-def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
-
-
-_Dumper.add_representer(str, _str)
-
-
-def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
-                     allow_unicode=True)
-
-
 def _file(source: str, *docs: Any) -> bytes:
-    return (header(source) + "---\n".join(_dump(d) for d in docs)).encode()
+    return (header(source) + "---\n".join(dump_yaml(d) for d in docs)).encode()
 
 
 def compile_argocd(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -> Tree:

@@ -13,7 +13,17 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from compiler.errors import Problem
 
 Loc = tuple[str | int, ...]
-_Dumper = getattr(yaml_c, "CSafeDumper", yaml_c.SafeDumper)
+
+
+class _Dumper(getattr(yaml_c, "CSafeDumper", yaml_c.SafeDumper)):  # type: ignore[misc]
+    """libyaml's emitter; multi-line strings (embedded config files, Lua) as readable literal blocks."""
+
+
+def _str(dumper: yaml_c.SafeDumper, data: str) -> yaml_c.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None)
+
+
+_Dumper.add_representer(str, _str)
 _Loader = getattr(yaml_c, "CSafeLoader", yaml_c.SafeLoader)
 
 
