@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,20 @@ def _workload_patches(svc: Service, entry: catalog.Service) -> list[tuple[str, d
                 "metadata": {"name": workload.hpa},
                 "spec": {"minReplicas": replicas.min, "maxReplicas": replicas.max},
             }))
+    return out
+
+
+def _env_literals(service: str, rendered: dict[str, str]) -> list[str]:
+    """KEY=value lines of a rendered env template, as configMapGenerator literals (comments dropped)."""
+    out: list[str] = []
+    for template, text in rendered.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line):
+                raise UserError(f"compiler/templates/{service}/{template}: line {number} renders {line!r}, "
+                                "not KEY=value (a template bug)")
+            out.append(line)
     return out
 
 
@@ -267,17 +282,19 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
             rendered: dict[str, str] = {}
             for key, template in sorted(cm.files.items()):
                 text = _render_template(name, template, context)
-                rel = f"configs/{name}/{key}"
+                rel = f"configs/{name}.{key}"
                 if key.endswith(PYTHON_CONFIG_SUFFIXES) and not cm.secret:
                     _check_python(f"overlays/{spec.name}/{rel}", text, spec_path)
                 rendered[key] = text
             if cm.secret:
                 secret_files[cm.name] = rendered
                 continue
-            for key, text in rendered.items():
-                files[f"configs/{name}/{key}"] = text.encode()
-            sources = ({"envs": [f"configs/{name}/{k}" for k in sorted(rendered)]} if cm.env
-                       else {"files": [f"{k}=configs/{name}/{k}" for k in sorted(rendered)]})
+            if cm.env:
+                sources: dict[str, list[str]] = {"literals": _env_literals(name, rendered)}
+            else:
+                for key, text in rendered.items():
+                    files[f"configs/{name}.{key}"] = text.encode()
+                sources = {"files": [f"{k}=configs/{name}.{k}" for k in sorted(rendered)]}
             generators.append({"name": cm.name, **sources, "options": {"labels": {SERVICE_LABEL: name}}})
         patches.extend(_workload_patches(svc, entry))
         for w in entry.workloads:
@@ -294,8 +311,6 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
             if cm.secret:
                 patches.extend(_rollout_patches(entry, cm.name, secret_files[cm.name]))
     patches.extend(_ingress_patches(spec, names, services))
-    for rel, doc in patches:
-        files[rel] = _yaml_file(spec_path, doc)
     files["secrets.yaml"] = _yaml_file(spec_path, *_secret_objects(spec, names, services, secret_files))
     accounts = _service_accounts(names, services)
     resources = [f"{BASE_REL}/ingress", *(f"{BASE_REL}/{s.name}" for s in services), "secrets.yaml"]
@@ -316,7 +331,8 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
         "images": [images[k] for k in sorted(images)],
         "generatorOptions": {"annotations": {WAVE: "-2"}},
         "configMapGenerator": sorted(generators, key=lambda g: str(g["name"])),
-        "patches": [{"path": rel, **({"target": targets[rel]} if rel in targets else {})} for rel, _ in patches],
+        "patches": [{**({"target": targets[rel]} if rel in targets else {}), "patch": dump_yaml(doc)}
+                    for rel, doc in patches],
     }
     files["kustomization.yaml"] = _yaml_file(spec_path, kustomization)
     return dict(sorted(files.items()))

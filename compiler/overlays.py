@@ -76,10 +76,10 @@ def generated_overlays(root: Path) -> list[str]:
 
 
 def _write_tree(directory: Path, tree: Tree) -> None:
+    for parent in sorted({(directory / rel).parent for rel in tree}):  # one mkdir per directory, not per file
+        parent.mkdir(parents=True, exist_ok=True)
     for rel, data in tree.items():
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        (directory / rel).write_bytes(data)
 
 
 def write(root: Path, trees: dict[str, Tree], remove: list[str]) -> tuple[list[str], list[str]]:
