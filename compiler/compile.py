@@ -92,6 +92,9 @@ def _image_ref(spec: ClusterSpec, image: catalog.Image, version: str) -> tuple[s
     return f"{spec.docker_repository}/{image.name}", tag
 
 
+API_VERSION = {"Deployment": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1"}
+
+
 def _pod_spec_path(kind: str) -> list[str]:
     return {"Deployment": ["spec", "template", "spec"], "Job": ["spec", "template", "spec"],
             "CronJob": ["spec", "jobTemplate", "spec", "template", "spec"]}[kind]
@@ -113,7 +116,7 @@ def _workload_patches(svc: Service, entry: catalog.Service) -> list[tuple[str, d
                  if (w := entry.workload(name)) is not None]
     out: list[tuple[str, dict[str, Any]]] = []
     for workload, replicas, resources in settings:
-        api = {"Deployment": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1"}[workload.kind]
+        api = API_VERSION[workload.kind]
         body: dict[str, Any] = {}
         if isinstance(replicas, int):
             body["spec"] = {"replicas": replicas}
@@ -123,10 +126,10 @@ def _workload_patches(svc: Service, entry: catalog.Service) -> list[tuple[str, d
             pod = _nest(_pod_spec_path(workload.kind), {"containers": [container]})
             body["spec"] = {**body.get("spec", {}), **pod["spec"]}
         if body:
-            out.append((f"patches/{workload.kind.lower()}-{workload.name}.yaml",
+            out.append((f"{workload.kind.lower()}/{workload.name}",
                         {"apiVersion": api, "kind": workload.kind, "metadata": {"name": workload.name}, **body}))
         if isinstance(replicas, Replicas) and workload.hpa:
-            out.append((f"patches/hpa-{workload.hpa}.yaml", {
+            out.append((f"hpa/{workload.hpa}", {
                 "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
                 "metadata": {"name": workload.hpa},
                 "spec": {"minReplicas": replicas.min, "maxReplicas": replicas.max},
@@ -156,10 +159,10 @@ def _rollout_patches(entry: catalog.Service, name: str, files: dict[str, str]) -
     digest = hashlib.sha256("".join(f"{k}\0{v}\0" for k, v in sorted(files.items())).encode()).hexdigest()[:16]
     out = []
     for w in entry.workloads:
-        api = {"Deployment": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1"}[w.kind]
+        api = API_VERSION[w.kind]
         template_path = _pod_spec_path(w.kind)[:-1]  # the pod template holding metadata
         body = _nest(template_path, {"metadata": {"annotations": {f"cave.io/{name}-hash": digest}}})
-        out.append((f"patches/{w.kind.lower()}-{w.name}-{name}-hash.yaml",
+        out.append((f"{w.kind.lower()}/{w.name}/{name}-hash",
                     {"apiVersion": api, "kind": w.kind, "metadata": {"name": w.name}, **body}))
     return out
 
@@ -190,8 +193,7 @@ def _ingress_patches(spec: ClusterSpec, names: Names, services: list[catalog.Ser
             "solvers": [{"dns01": {"cloudDNS": {"project": spec.gcp.project}}}],
         }},
     }
-    return [("patches/ingress.yaml", ingress), ("patches/certificate.yaml", certificate),
-            ("patches/issuer.yaml", issuer)]
+    return [("ingress", ingress), ("certificate", certificate), ("issuer", issuer)]
 
 
 def _external_secret(name: str, data: list[dict[str, Any]], template: dict[str, str] | None = None,
@@ -270,7 +272,7 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
         new_name, tag = _image_ref(spec, image, "")
         images[image.placeholder] = {"name": image.placeholder, "newName": new_name, "newTag": tag}
     patches: list[tuple[str, Any]] = []
-    targets: dict[str, dict[str, str]] = {}  # JSON6902 patches need an explicit target
+    targets: dict[str, dict[str, str]] = {}  # patch id -> explicit target (JSON6902 patches need one)
     secret_files: dict[str, dict[str, str]] = {}
     for name, svc in enabled.items():
         entry = catalog.BY_NAME[name]
@@ -299,14 +301,14 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
         patches.extend(_workload_patches(svc, entry))
         for w in entry.workloads:
             if w.hpa and w.hpa_subscription:
-                rel = f"patches/hpa-{w.hpa}-subscription.yaml"
+                rel = f"hpa/{w.hpa}/subscription"
                 patches.append((rel, [{"op": "replace", "value": getattr(names, w.hpa_subscription),
                                        "path": "/spec/metrics/0/external/metric/selector/matchLabels/"
                                                "resource.labels.subscription_id"}]))
                 targets[rel] = {"kind": "HorizontalPodAutoscaler", "name": w.hpa}
         for template in entry.patches:
             text = _render_template(name, template, context)
-            patches.append((f"patches/{name}-{template.removesuffix('.j2')}", yaml_load(text)))
+            patches.append((f"{name}/{template.removesuffix('.j2')}", yaml_load(text)))
         for cm in entry.configmaps:
             if cm.secret:
                 patches.extend(_rollout_patches(entry, cm.name, secret_files[cm.name]))
