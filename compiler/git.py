@@ -170,3 +170,45 @@ def clean_index_blobs(root: Path) -> dict[str, str]:
         if stage == "0" and mode != "160000" and path not in dirty:
             files[path] = blob
     return files
+
+
+# --------------------------------------------------------------------------- the bump bot's branch work
+
+
+def fetch(root: Path, remote: str) -> None:
+    """Every branch of the remote into refs/remotes/<remote>/ (deleted ones pruned)."""
+    run(root, "fetch", "--quiet", "--prune", "--no-tags", remote, f"+refs/heads/*:refs/remotes/{remote}/*")
+
+
+def worktree_add(root: Path, path: Path, commit: str) -> None:
+    """A detached working tree of the commit at path, sharing root's object store."""
+    run(root, "worktree", "add", "--quiet", "--detach", str(path), commit)
+
+
+def worktree_remove(root: Path, path: Path) -> None:
+    run(root, "worktree", "remove", "--force", str(path), check=False)
+    run(root, "worktree", "prune", check=False)
+
+
+def commit_all(root: Path, message: str, name: str, email: str) -> str:
+    """Commit every change under root as name <email> (author and committer); the new commit's id."""
+    run(root, "add", "--all", ".")
+    identity = ("-c", f"user.name={name}", "-c", f"user.email={email}")
+    run(root, *identity, "commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message)
+    return run(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def tree_of(root: Path, commit: str) -> str:
+    return run(root, "rev-parse", f"{commit}^{{tree}}").stdout.strip()
+
+
+def authors(root: Path, base: str, head: str) -> list[tuple[str, str, str]]:
+    """(commit, author email, author name) of each commit reachable from head but not from base."""
+    out = run(root, "log", "--format=%H%x00%ae%x00%an", f"{base}..{head}").stdout
+    return [(r[0], r[1], r[2]) for r in (line.split("\0") for line in out.splitlines() if line) if len(r) == 3]
+
+
+def push(root: Path, remote: str, commit: str, branch: str, expect: str | None) -> None:
+    """Set the remote's branch to commit, only if it is still at `expect` (None: only if it does not exist)."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{expect or ''}"
+    run(root, "push", "--quiet", lease, remote, f"{commit}:refs/heads/{branch}")

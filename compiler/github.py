@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from github import Auth, Github, GithubException
 
 from compiler.errors import UserError
 
+T = TypeVar("T")
 API_URL = "https://api.github.com"
 COMMENT_LIMIT = 65_536  # characters GitHub accepts in an issue or pull-request comment body
 MARKER = "<!-- cave-gitops:diff -->"
@@ -124,4 +128,86 @@ def _hint(status: int) -> str:
         return "check --repo and --pr, and that the token can see the repository"
     if status == 422:
         return "GitHub rejected the comment body"
+    return "GitHub API error; retry later"
+
+
+# --------------------------------------------------------------------------- the bump bot's calls
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Bounded waits: GitHub rate limits (403/429 with retry-after or x-ratelimit-reset) and 5xx or network
+    errors are retried `attempts` times in all, each wait capped at `max_wait` seconds; `sleep` is injectable."""
+
+    attempts: int = 4
+    max_wait: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+
+    def wait(self, status: int, headers: dict[str, str], attempt: int) -> float | None:
+        """Seconds to wait before trying again, or None when the failure is not worth retrying."""
+        h = {k.lower(): v for k, v in headers.items()}
+        if status == 429 or (status == 403 and ("retry-after" in h or h.get("x-ratelimit-remaining") == "0")):
+            if _number(h.get("retry-after")) is not None:
+                seconds = _number(h.get("retry-after")) or 0.0
+            elif (reset := _number(h.get("x-ratelimit-reset"))) is not None:
+                seconds = reset - self.clock() + 1
+            else:
+                seconds = 60.0  # a secondary rate limit without headers: GitHub asks for at least a minute
+        elif status >= 500 or status == 0:
+            seconds = float(2**attempt)
+        else:
+            return None
+        return min(max(seconds, 0.0), self.max_wait)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def client(api_url: str, token: str | None, *, seconds_between_requests: float = 0.25,
+           seconds_between_writes: float = 1.0) -> Github:
+    """A client without PyGithub's own retries (call() retries, with bounded waits); anonymous without a token."""
+    return Github(auth=Auth.Token(token) if token else None, base_url=api_url.rstrip("/"), per_page=PER_PAGE,
+                  retry=None, seconds_between_requests=seconds_between_requests,
+                  seconds_between_writes=seconds_between_writes)
+
+
+def call(fn: Callable[[], T], doing: str, retry: Retry | None = None) -> T:
+    """fn(), retried on rate limits, 5xx and network errors; a failure becomes a one-line UserError."""
+    retry = retry or Retry()
+    for attempt in range(retry.attempts):
+        try:
+            return fn()
+        except GithubException as err:
+            wait = retry.wait(err.status, dict(err.headers or {}), attempt)
+            if wait is None or attempt == retry.attempts - 1:
+                hint = _bot_hint(err.status) if wait is None else f"failed {retry.attempts} times; run again later"
+                raise UserError(f"GitHub: {doing}: {err.status} {_message(err)} ({hint})") from None
+        except OSError as err:  # requests' ConnectionError and Timeout are OSErrors
+            wait = min(float(2**attempt), retry.max_wait)
+            if attempt == retry.attempts - 1:
+                raise UserError(f"GitHub: {doing}: cannot reach the API: {_reason(err)} "
+                                "(check GITHUB_API_URL / --upstream-api-url and the network)") from None
+        retry.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _bot_hint(status: int) -> str:
+    if status == 401:
+        return "the token is invalid or expired"
+    if status == 403:
+        return "the token lacks a permission: the bump workflow needs contents: write and pull-requests: write"
+    if status == 404:
+        return "check the repository name and that the token can see it"
+    if status == 422:
+        return "GitHub rejected the request"
     return "GitHub API error; retry later"

@@ -20,6 +20,7 @@ COMMANDS = {
     "bump": "set a service's version in the specs and rebuild",
     "import-env": "import a CAVEdeployment env file (bash) into environments/<name>.yaml",
     "pr-comment": "post or update the one diff comment of a pull request (GitHub)",
+    "bot": "open or update version-bump pull requests for new schema/annotation/materialize releases",
 }
 
 DESCRIPTION = """\

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from compiler import semver
+
 K8S_MIN_MINOR = 30
 K8S_MAX_MINOR = 37
 
@@ -143,6 +145,29 @@ class Service(Model):
     workloads: dict[str, WorkloadSettings] = {}
 
 
+class BumpPolicy(Model):
+    """Which upstream releases the bump bot may propose for a service of this cluster."""
+
+    allow: str = "latest"  # latest, pinned, or a range: ~4.23, ^4, >=4.20,<5, 4.23.1
+    prereleases: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"allow": data} if isinstance(data, str) else data  # `bump: ~4.23` is `bump: {allow: ~4.23}`
+
+    @field_validator("allow")
+    @classmethod
+    def _valid(cls, v: str) -> str:
+        return semver.check_policy(v)
+
+
+class Bumped(Service):
+    """A service the bump bot follows (schema, annotation, materialize); `bump:` is its policy here."""
+
+    bump: BumpPolicy = BumpPolicy()
+
+
 # --------------------------------------------------------------------------- global services
 
 
@@ -171,7 +196,7 @@ class GlobalServices(Model):
     auth: Auth | None = None
     sticky_auth: Service | None = None
     infoservice: Infoservice | None = None
-    emannotationschemas: Service | None = None
+    emannotationschemas: Bumped | None = None
     nglstate: Nglstate | None = None
     auth_info: Service | None = None
 
@@ -211,7 +236,7 @@ class QueryLimits(Model):
     fast_query_per_minute: int = Field(2000, ge=1)
 
 
-class Materializationengine(Service):
+class Materializationengine(Bumped):
     datastacks: list[Datastack] = Field(min_length=1)
     health_aligned_volume: Datastack | None = None
     beat_schedule: list[BeatEntry] = []
@@ -303,7 +328,7 @@ class Cavecanary(Service):
 
 
 class LocalServices(Model):
-    annotationengine: Service | None = None
+    annotationengine: Bumped | None = None
     materializationengine: Materializationengine | None = None
     pychunkedgraph: Pychunkedgraph | None = None
     meshing: Service | None = None

@@ -15,10 +15,12 @@ import pytest
 import yaml
 
 from compiler import github, kustomize
-from tests.test_github import TOKEN, FakeGitHub
+from tests.fake_github import TOKEN, FakeGitHub
 
 REPO = Path(__file__).resolve().parent.parent
 CI = REPO / ".github" / "workflows" / "ci.yml"
+BUMP = REPO / ".github" / "workflows" / "bump.yml"
+RENDER_CACHE = REPO / ".github" / "workflows" / "render-cache.yml"
 CRDS = REPO.parent / "shared" / "schemas" / "crds"
 BIN = Path(sys.executable).parent
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
@@ -42,16 +44,28 @@ def tool(name: str) -> str:
 # --------------------------------------------------------------------------- lint and policy
 
 
-def test_actionlint_finds_nothing() -> None:
+@pytest.mark.parametrize("path", [CI, BUMP, RENDER_CACHE], ids=lambda p: p.name)
+def test_actionlint_finds_nothing(path: Path) -> None:
     proc = subprocess.run([tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"),
-                           str(CI.relative_to(REPO))], cwd=REPO, capture_output=True, text=True, check=False)
+                           str(path.relative_to(REPO))], cwd=REPO, capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
 
 
-def test_workflow_matches_the_github_workflow_schema() -> None:
-    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(CI)],
+@pytest.mark.parametrize("path", [CI, BUMP, RENDER_CACHE], ids=lambda p: p.name)
+def test_workflow_matches_the_github_workflow_schema(path: Path) -> None:
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_bump_workflow_is_scheduled_least_privilege_and_pinned() -> None:
+    wf: dict[str, Any] = yaml.safe_load(BUMP.read_text())
+    assert sorted(wf.pop(True)) == ["schedule", "workflow_dispatch"]
+    assert wf["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert wf["concurrency"]["cancel-in-progress"] is False  # two runs must not race on the same branches
+    steps = [s for job in wf["jobs"].values() for s in job["steps"]]
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", s["uses"]) for s in steps if "uses" in s)
+    assert any("python -m compiler bot" in (s.get("run") or "") for s in steps)
 
 
 def test_least_privilege_pinned_actions_and_one_run_per_pr() -> None:

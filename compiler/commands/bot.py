@@ -1,0 +1,98 @@
+"""Propose upstream releases of schema, annotation and materialize as version-bump pull requests.
+
+Finds releases (or tags) of EMAnnotationSchemas, AnnotationEngine and MaterializationEngine on GitHub, picks
+per cluster the newest one its spec's `bump:` policy allows (default: the latest stable release) whose images
+exist in the cluster's docker_repository, and whose pinned EMAnnotationSchemas the global cluster runs; when
+the global schema service is older, its bump joins the same pull request, which states the deploy order.
+Each set of linked components gets one branch (cave-bot/<components>), one commit made with
+`python -m compiler bump` and one pull request, updated when a newer release comes out. Commits by people on
+that branch are never overwritten (the bot comments instead). Nothing is pushed when a lookup fails.
+
+Policy in a spec (on emannotationschemas, annotationengine, materializationengine):
+  bump: latest                      # default
+  bump: pinned                      # never
+  bump: "~4.23"                     # or ^4, ">=4.20,<5", 4.23.1
+  bump: {allow: ^5, prereleases: true}
+
+Run inside a clone whose --remote is the repository the pull requests go to. The token comes from
+$GITHUB_TOKEN (contents: write, pull-requests: write), the API from $GITHUB_API_URL (GitHub Enterprise
+too). Upstream repositories are read from --upstream-api-url with $UPSTREAM_GITHUB_TOKEN (or $GITHUB_TOKEN
+when both APIs are the same); registries from their public APIs, or --registry-url.
+
+Examples:
+  python -m compiler bot --dry-run
+  python -m compiler bot --repo CAVEconnectome/cave-gitops
+  python -m compiler bot --upstream materialize=my-org/MaterializationEngine --registry-url http://127.0.0.1:5000
+
+Exit codes: 0 done (or nothing to do), 2 bad input or an upstream, registry, git or GitHub failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from compiler import bot, catalog, github
+from compiler.errors import UserError
+from compiler.registry import Registry
+from compiler.settings import load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), metavar="OWNER/NAME",
+                        help="repository the pull requests go to (default: $GITHUB_REPOSITORY)")
+    parser.add_argument("--base", metavar="BRANCH",
+                        help="branch to bump and open pull requests against (default: gitops.yaml's "
+                             "argocd.target_revision, else main)")
+    parser.add_argument("--remote", default="origin", help="git remote of that repository (default: origin)")
+    parser.add_argument("--upstream", action="append", default=[], metavar="COMPONENT=OWNER/NAME",
+                        help="where a component is released (repeatable; default: "
+                             + ", ".join(f"{bot.alias(k)}={v}" for k, v in bot.UPSTREAMS.items()) + ")")
+    parser.add_argument("--upstream-api-url", default=os.environ.get("CAVE_BOT_UPSTREAM_API_URL"), metavar="URL",
+                        help="GitHub API of the upstream repositories (default: $CAVE_BOT_UPSTREAM_API_URL, "
+                             f"else {github.API_URL})")
+    parser.add_argument("--registry-url", default=os.environ.get("CAVE_BOT_REGISTRY_URL"), metavar="URL",
+                        help="registry API base replacing Docker Hub's / the registry host's "
+                             "(default: $CAVE_BOT_REGISTRY_URL, else the public APIs)")
+    parser.add_argument("--max-wait", type=float, default=60.0, metavar="S",
+                        help="longest single wait on a rate limit or server error (default: 60)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be proposed; write nothing")
+
+
+def _upstreams(pairs: list[str]) -> dict[str, str]:
+    out = dict(bot.UPSTREAMS)
+    for pair in pairs:
+        name, _, repo = pair.partition("=")
+        svc = catalog.resolve(name.strip())
+        if svc is None or svc.name not in out or repo.count("/") != 1:
+            raise UserError(f"--upstream {pair!r}: expected COMPONENT=OWNER/NAME with COMPONENT one of "
+                            + ", ".join(bot.alias(k) for k in bot.UPSTREAMS))
+        out[svc.name] = repo.strip()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    if (args.repo or not args.dry_run) and (not args.repo or args.repo.count("/") != 1):
+        raise UserError(f"--repo {args.repo or '(unset)'}: expected OWNER/NAME (or set $GITHUB_REPOSITORY)")
+    settings = load_settings(root)
+    base = args.base or (settings.settings.argocd.target_revision if settings else "main")
+    retry = github.Retry(max_wait=args.max_wait)
+    token = os.environ.get("GITHUB_TOKEN", "")
+    if not token and not args.dry_run:
+        raise UserError("GITHUB_TOKEN is not set (a token with contents: write and pull-requests: write; "
+                        "in a workflow: env: GITHUB_TOKEN: ${{ github.token }})")
+    api_url = (os.environ.get("GITHUB_API_URL") or github.API_URL).rstrip("/")
+    upstream_url = (args.upstream_api_url or github.API_URL).rstrip("/")
+    upstream_token = os.environ.get("UPSTREAM_GITHUB_TOKEN") or (token if upstream_url == api_url else None)
+    options = bot.Options(repo=args.repo or "", base=base, remote=args.remote, upstreams=_upstreams(args.upstream),
+                          dry_run=args.dry_run, retry=retry)
+    runner = bot.Bot(
+        root=root,
+        options=options,
+        gh=github.client(api_url, token),
+        upstream=bot.Upstream(github.client(upstream_url, upstream_token), options.upstreams, retry),
+        registry=Registry(args.registry_url, retry),
+    )
+    return runner.run()
