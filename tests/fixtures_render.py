@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +137,15 @@ def overlay(
         files[f"overlays/{cluster}/configs/{svc}.cfg"] = config.get(svc, f"LOG_LEVEL=info\nSERVICE={svc}\n")
     files[f"environments/{cluster}.yaml"] = f"name: {cluster}\nkubernetes_version: '1.31'\n"
     return files
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Containers and init containers of a rendered Deployment, Job or CronJob."""
+    spec = obj.get("spec", {})
+    if obj["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    pod = spec.get("template", {}).get("spec", {})
+    return [*pod.get("containers", []), *pod.get("initContainers", [])]
 
 
 def write_tree(root: Path, files: Mapping[str, str | None]) -> None:

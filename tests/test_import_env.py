@@ -24,6 +24,7 @@ from compiler.errors import UserError
 from compiler.load import load_environments
 from compiler.main import main
 from compiler.render import parse_objects
+from tests.fixtures_render import containers
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "import_env"
@@ -53,14 +54,6 @@ def make_repo(tmp: Path) -> Path:
 
 def env_values(path: Path) -> dict[str, envfile.Var]:
     return envfile.parse(path.read_text(), path.name).variables
-
-
-def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = obj.get("spec", {})
-    if obj["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    pod = spec.get("template", {}).get("spec", {})
-    return [*pod.get("containers", []), *pod.get("initContainers", [])]
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from compiler import catalog, kustomize
 from compiler.load import load_environments
 from compiler.main import main
 from compiler.render import parse_objects
+from tests.fixtures_render import containers
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = load_environments(REPO)
@@ -34,14 +35,6 @@ def make_repo(tmp: Path) -> Path:
 def render(repo: Path, cluster: str) -> list[dict[str, Any]]:
     assert main(["--root", str(repo), "build", cluster]) == 0
     return parse_objects(kustomize.find(REPO).build(repo / "overlays" / cluster), cluster)
-
-
-def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = obj.get("spec", {})
-    if obj["kind"] == "CronJob":
-        spec = spec["jobTemplate"]["spec"]
-    pod = spec.get("template", {}).get("spec", {})
-    return [*pod.get("containers", []), *pod.get("initContainers", [])]
 
 
 def images(objects: list[dict[str, Any]]) -> set[str]:
