@@ -89,7 +89,7 @@ def validate_document(doc: Document) -> tuple[ClusterSpec | None, list[Problem]]
     try:
         return model.model_validate(to_plain(data)), []
     except ValidationError as err:
-        return None, _problems(doc, model, err.errors(include_url=False))
+        return None, validation_problems(doc, model, err.errors(include_url=False))
 
 
 # --------------------------------------------------------------------------- pydantic errors → positions
@@ -195,7 +195,8 @@ def _message(err: ErrorDetails, loc: Loc, model: type[BaseModel], kind: str) -> 
     return f"{where}: {err['msg']}{shown}"
 
 
-def _problems(doc: Document, model: type[BaseModel], errors: list[ErrorDetails]) -> list[Problem]:
+def validation_problems(doc: Document, model: type[BaseModel], errors: list[ErrorDetails]) -> list[Problem]:
+    """Pydantic errors of a document as positioned problems (also used for gitops.yaml)."""
     kind = str(doc.data.get("kind"))
     items = [(_data_loc(doc.data, tuple(e["loc"]), e["type"]), e) for e in errors]
     locs = {loc for loc, _ in items}

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from compiler.errors import UserError
-from compiler.load import _problems as validation_problems
+from compiler.load import validation_problems
 from compiler.spec import Label, Model
 from compiler.yamlio import Document, load_document, to_plain
 
