@@ -388,12 +388,6 @@ ALIASES: dict[str, str] = {a: s.name for s in SERVICES for a in s.aliases}
 # Secrets whose value is a whole file (mounted), as opposed to one env variable.
 FILE_SECRETS = {"cave_token": "cave-secret.json", "pmanagement_token": "cave-secret.json",
                 "oauth_client": "client_secret.json"}
-# Services that need a Cloud SQL proxy sidecar (base/components/cloudsql-proxy, selected by label).
-NODE_POOL_ROLES = ("standard", "lightweight", "mesh", "core")
-
-
-def services_for(kind: ClusterKind) -> tuple[Service, ...]:
-    return tuple(s for s in SERVICES if kind in s.kinds)
 
 
 def resolve(name: str) -> Service | None:
