@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from compiler import catalog, rules
+from compiler import catalog, rules, secretguard
 from compiler.errors import Problem, UserError
 from compiler.spec import CLUSTER_MODELS, ClusterSpec
 from compiler.yamlio import Document, Loc, load_document, to_plain
@@ -60,6 +60,7 @@ def load_all(root: Path) -> dict[str, Loaded]:
     if not files:
         raise UserError(f"{ENV_DIR}/: no cluster specs found (add environments/<cluster>.yaml)")
     problems: list[Problem] = []
+    secret_values: list[str] = []
     loaded: dict[str, Loaded] = {}
     for file in files:
         display = f"{ENV_DIR}/{file.name}"
@@ -67,14 +68,72 @@ def load_all(root: Path) -> dict[str, Loaded]:
         problems.extend(found)
         if doc is None:
             continue
+        found, values = secret_problems(doc)
+        problems.extend(found)
+        secret_values.extend(values)
         spec, found = validate_document(doc)
         problems.extend(found)
         if spec is not None:
             loaded[file.stem] = Loaded(spec, doc)
     problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}))
+    if secret_values:  # other messages may quote a value the guard flagged: never print it
+        problems = [Problem(p.path, p.line, p.col, secretguard.redact(p.message, secret_values)) for p in problems]
     if problems:
         raise UserError(problems)
     return loaded
+
+
+# --------------------------------------------------------------------------- the secret guard
+
+_STORE_IT = (
+    "specs hold no secret values: store it in Google Secret Manager "
+    "(`gcloud secrets create NAME --data-file=-`, the value on stdin) and reference it by name under `secrets:`"
+)
+
+
+def _secret_message(doc: Document, loc: Loc, value: str, hit: secretguard.Hit, *, is_key: bool) -> str:
+    where = _dotted((*loc[:-1], "<value not shown>")) if is_key else _dotted(loc)
+    what = hit.describe(value)
+    if is_key:
+        return f"{where}: this key looks like a secret value: {what} ({_STORE_IT})"
+    if len(loc) == 2 and loc[0] == "secrets":
+        cluster = doc.data.get("name") if isinstance(doc.data, dict) else None
+        name = f"{cluster or '<cluster>'}-{str(loc[1]).replace('_', '-')}"
+        return (
+            f"{where} holds what looks like a secret value, not a Secret Manager secret name: {what} "
+            f"(store the value with `gcloud secrets create {name} --data-file=-` and write the name {name} here)"
+        )
+    return f"{where} looks like a secret value: {what} ({_STORE_IT})"
+
+
+def secret_problems(doc: Document) -> tuple[list[Problem], list[str]]:
+    """The secret guard over every key and scalar of a spec: positioned problems and the values they flag.
+
+    `secrets.<key>` holds Secret Manager secret names: only a name that itself looks like a secret is reported.
+    """
+    problems: list[Problem] = []
+    values: list[str] = []
+
+    def visit(node: Any, loc: Loc, key: str | None) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                child = (*loc, k)
+                if isinstance(k, str) and (hit := secretguard.check(None, k)) is not None:
+                    problems.append(doc.problem(child, _secret_message(doc, child, k, hit, is_key=True), key=True))
+                    values.append(k)
+                visit(v, child, str(k))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                visit(item, (*loc, i), key)
+        elif isinstance(node, str):
+            names_slot = len(loc) == 2 and loc[0] == "secrets"
+            hit = secretguard.check(key, node, secret_name=names_slot)
+            if hit is not None:
+                problems.append(doc.problem(loc, _secret_message(doc, loc, node, hit, is_key=False)))
+                values.append(node)
+
+    visit(doc.data, (), None)
+    return problems, values
 
 
 def validate_document(doc: Document) -> tuple[ClusterSpec | None, list[Problem]]:
@@ -170,6 +229,15 @@ def _unknown_key(model: type[BaseModel], loc: Loc, kind: str) -> str:
     return f"unknown key {key!r}"
 
 
+class _Masked(str):
+    """A value that may be a secret: shown in messages by its length only."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"the value ({secretguard.mask(self)})"
+
+
 def _message(err: ErrorDetails, loc: Loc, model: type[BaseModel], kind: str) -> str:
     etype = err["type"]
     where = _dotted(loc)
@@ -179,6 +247,8 @@ def _message(err: ErrorDetails, loc: Loc, model: type[BaseModel], kind: str) -> 
         parent = _dotted(loc[:-1]) if len(loc) > 1 else "the top level"
         return f"missing required key {loc[-1]!r} (add it under {parent})"
     value = err.get("input")
+    if loc and loc[0] == "secrets" and isinstance(value, str):  # a secret value typed here is never echoed
+        value = _Masked(value)
     if etype == "string_pattern_mismatch":
         pattern = str((err.get("ctx") or {}).get("pattern", ""))
         hint = next((h for p, h in PATTERN_HINTS.items() if p in pattern), f"text matching {pattern}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from jsonschema.protocols import Validator
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from compiler import render
+from compiler import render, secretguard
 from compiler.errors import Problem, UserError
 
 Obj = dict[str, Any]
@@ -623,82 +622,27 @@ def rule_secret_in_git(cs: ClusterSet) -> Iterator[Finding]:
 
 # --------------------------------------------------------------------------- secret-looking values
 
-SECRET_KEY_RE = re.compile(r"password|passwd|secret|token|apikey|api_key|private_key|credential", re.I)
-# Wider net for the entropy check: random-looking values under these names are almost always keys.
-ENTROPY_KEY_RE = re.compile(r"password|passwd|pwd|pass|secret|token|key|auth|salt|signature|credential|cred", re.I)
-# Names that hold a pointer to a secret (its name, file, URL...), not the secret.
-_REFERENCE_KEY_RE = re.compile(
-    r"(name|file|path|dir|url|uri|endpoint|header|enabled|ttl|expiry|expires|timeout|seconds|type|location|mount)s?$",
-    re.I,
-)
-_URI_PASSWORD_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]+:([^\s/@'\"]+)@", re.I)
-_PLACEHOLDER_RE = re.compile(r"\$\(|\$\{|\{\{|%\(|^\$[A-Za-z_]")
-_LINE_RE = re.compile(r"""^\s*(?:export\s+)?["']?([A-Za-z_][\w.-]*)["']?\s*[:=]\s*(.*?)\s*[,;]?\s*$""")
-_HOST_PATH_RE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/\S*)?")
-_BARE_TOKEN_RE = re.compile(r"^[^\s()\[\]{}<>,]+$")
-
-
-def shannon_entropy(text: str) -> float:
-    """Bits per character of a string."""
-    counts = {c: text.count(c) for c in set(text)}
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) if text else 0.0
-
-
-def looks_random(value: str) -> bool:
-    """>= 20 characters, > 4.0 bits/char and at least two character classes: a generated key."""
-    classes = sum(
-        any(test(c) for c in value) for test in (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
-    )
-    return len(value) >= 20 and classes >= 2 and shannon_entropy(value) > 4.0
-
-
-def _is_reference(value: str) -> bool:
-    """A value that points at a secret (path, placeholder, URL, Secret Manager name) or is not one at all."""
-    v = value.strip()
-    return (
-        not v
-        or v.startswith(("/", "./", "../", "~/", "projects/"))
-        or bool(_PLACEHOLDER_RE.search(v))
-        or ("://" in v and not _URI_PASSWORD_RE.search(v))
-        or bool(_HOST_PATH_RE.fullmatch(v))
-        or v.lower() in ("true", "false", "yes", "no", "none", "null")
-        or bool(re.fullmatch(r"[0-9.]+[a-z]{0,2}", v))
-    )
+# The detection lives in compiler/secretguard.py, shared with the spec loader.
+shannon_entropy = secretguard.shannon_entropy
+looks_random = secretguard.looks_random
+_FIX = "move it to Secret Manager and an ExternalSecret"
 
 
 def secret_problem(key: str, value: str) -> str | None:
     """Why a literal key/value pair looks like a plaintext secret (never quoting the value), or None."""
-    fix = "move it to Secret Manager and an ExternalSecret"
-    if (match := _URI_PASSWORD_RE.search(value)) and not _PLACEHOLDER_RE.search(match[1]):
-        return "a URI with an embedded password (put the password in Secret Manager, inject it via env)"
-    if SECRET_KEY_RE.search(key) and not _REFERENCE_KEY_RE.search(key) and not _is_reference(value):
-        return f"{key} holds a literal value under a secret-like name ({fix})"
-    if (
-        ENTROPY_KEY_RE.search(key)
-        and not _REFERENCE_KEY_RE.search(key)
-        and not _is_reference(value)
-        and looks_random(value.strip())
-    ):
-        return f"{key} holds a random-looking value (a key? {fix})"
-    return None
+    hit = secretguard.check(key, value)
+    return None if hit is None else _hit_message(key, hit)
 
 
-def _file_pairs(text: str) -> Iterator[tuple[int, str, str]]:
-    """(line number, key, literal value) of `KEY = "value"` / `key: value` lines of a config file."""
-    for number, line in enumerate(text.splitlines(), 1):
-        match = _LINE_RE.match(line)
-        if not match:
-            continue
-        key, raw = match[1], match[2]
-        if len(raw) >= 2 and raw[0] in "\"'" and raw[-1] == raw[0]:
-            yield number, key, raw[1:-1]
-        elif _BARE_TOKEN_RE.match(raw) and not raw.startswith(('"', "'")):
-            yield number, key, raw
+def _hit_message(key: str | None, hit: secretguard.Hit) -> str:
+    if hit.rule == "uri-password":
+        return f"{hit.what} (put the password in Secret Manager, inject it via env)"
+    return f"{key} holds {hit.what} ({_FIX})" if key else f"{hit.what} ({_FIX})"
 
 
 @rule("plaintext-secret")
 def rule_plaintext_secret(cs: ClusterSet) -> Iterator[Finding]:
-    """No secret-looking value in a ConfigMap's data or a container's env literal."""
+    """No secret-looking value in a ConfigMap's data, a container's env literal, command or args."""
     for cm in cs.of_kind("ConfigMap"):
         for key, value in sorted((cm.get("data") or {}).items()):
             value = "" if value is None else str(value)
@@ -707,14 +651,21 @@ def rule_plaintext_secret(cs: ClusterSet) -> Iterator[Finding]:
                 if problem := secret_problem(str(key), value):
                     yield _finding(cs.cluster, cm, path, "plaintext-secret", problem)
                 continue
-            for number, line_key, literal in _file_pairs(value):
-                if problem := secret_problem(line_key, literal):
-                    yield _finding(cs.cluster, cm, path, "plaintext-secret", f"line {number}: {problem}")
+            for number, line_key, hit in secretguard.check_text(value):
+                message = f"line {number}: {_hit_message(line_key, hit)}"
+                yield _finding(cs.cluster, cm, path, "plaintext-secret", message)
     for template in cs.pod_templates:
         for cpath, container in template.containers():
             for i, env in _items(container.get("env")):
                 if "value" in env and (problem := secret_problem(str(env.get("name")), str(env["value"] or ""))):
                     yield _finding(cs.cluster, template.owner, f"{cpath}.env[{i}].value", "plaintext-secret", problem)
+            for field_name in ("command", "args"):
+                args = container.get(field_name)
+                if not isinstance(args, list):
+                    continue
+                for i, flag, hit in secretguard.check_args([str(a) for a in args]):
+                    yield _finding(cs.cluster, template.owner, f"{cpath}.{field_name}[{i}]", "plaintext-secret",
+                                   _hit_message(flag, hit))
 
 
 # --------------------------------------------------------------------------- running it all

@@ -419,6 +419,62 @@ def test_rule_plaintext_secret_in_env_literal() -> None:
     ]
 
 
+GITHUB = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A"  # made up
+
+
+def test_rule_plaintext_secret_in_command_args_and_any_env_name() -> None:
+    obj = deployment(
+        "web",
+        command=["sh", "-c", "PGPASSWORD=hunter2hunter2 psql -h db"],
+        args=["--port=5432", "--api-key", "abc123def", "--log=info", "--password=$(DB_PASSWORD)"],
+        env=[{"name": "NOTE", "value": f"use {GITHUB}"}, {"name": "SECRET_NAME", "value": "minnie-postgres-password"}],
+    )
+    found = [(p, m) for r, p, m in rules([obj]) if r == "plaintext-secret"]
+    assert found == [
+        ("spec.template.spec.containers[0].args[2]",
+         "api-key holds a literal value under a secret-like name (move it to Secret Manager and an ExternalSecret)"),
+        ("spec.template.spec.containers[0].command[2]",
+         "PGPASSWORD holds a literal value under a secret-like name (move it to Secret Manager and an ExternalSecret)"),
+        ("spec.template.spec.containers[0].env[0].value",
+         "NOTE holds a GitHub token (move it to Secret Manager and an ExternalSecret)"),
+    ]
+    assert not any("hunter2" in m or "abc123def" in m or GITHUB in m for _, m in found)
+
+
+def test_rule_plaintext_secret_in_config_file_anywhere() -> None:
+    text = "A = 1\nDASH = {'cell_types': {'api_key': 'abc123def'}}\n# q8Zr2LmX9vKp4TnW7yBc1HdF\n"
+    cfg = configmap("cfg", {"config.py": text})
+    assert [(p, m) for r, p, m in rules([cfg]) if r == "plaintext-secret"] == [
+        ('data["config.py"]', "line 2: api_key holds a literal value under a secret-like name (move it to Secret "
+         "Manager and an ExternalSecret)"),
+        ('data["config.py"]', "line 3: a random-looking value (move it to Secret Manager and an ExternalSecret)"),
+    ]
+
+
+def test_rule_secret_in_git_with_data() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+              "data": {"password": "aHVudGVyMg=="}}
+    found = [str(f) for f in validate.validate_objects("minnie", [secret], "1.31") if f.rule == "secret-in-git"]
+    assert found == ["minnie: Secret/default/s: data: a Secret with values in git (produce it with an ExternalSecret "
+                     "from Secret Manager)"]
+
+
+def test_command_catches_a_password_in_a_rendered_configmap(
+    fleet: Any, capsys: pytest.CaptureFixture[str], kustomize_tool: object
+) -> None:
+    config = "LOG_LEVEL=info\nSERVICE=guidebook\nDB_PASSWORD=hunter2hunter2\n"
+    fleet.write({"overlays/minnie/configs/guidebook.cfg": config})
+    argv = ["-C", str(fleet.root), "validate", "--kubernetes-version", "1.31", "--crd-schemas", str(SHARED_CRDS)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "hunter2" not in captured.out + captured.err
+    lines = captured.out.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("minnie: ConfigMap/default/guidebook-config-")
+    assert lines[0].endswith(': data["guidebook.cfg"]: line 3: DB_PASSWORD holds a literal value under a secret-like '
+                             "name (move it to Secret Manager and an ExternalSecret)")
+
+
 def test_shannon_entropy() -> None:
     assert validate.shannon_entropy("aaaa") == 0.0
     assert validate.shannon_entropy("abcd") == 2.0
