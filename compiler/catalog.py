@@ -389,6 +389,27 @@ ALIASES: dict[str, str] = {a: s.name for s in SERVICES for a in s.aliases}
 FILE_SECRETS = {"cave_token": "cave-secret.json", "pmanagement_token": "cave-secret.json",
                 "oauth_client": "client_secret.json"}
 
+# Where each secret's value comes from: None = random, ours to choose (bootstrap generates it); otherwise
+# only the operator has it, and the text says what to store.
+SECRET_SOURCES: dict[str, str | None] = {
+    "postgres_password": None,
+    "auth_secret_key": None,
+    "info_secret_key": None,
+    "info_csrf_key": None,
+    "guidebook_csrf_key": None,
+    "dash_secret_key": None,
+    "oauth_client": "the OAuth web client JSON downloaded from APIs & Services > Credentials",
+    "cave_token": 'the CAVE service-account token as {"token": "..."}, created in the global auth admin UI',
+    "pmanagement_token": 'the pmanagement CAVE token as {"token": "..."}, created in the global auth admin UI',
+    "slack_api_token": "the Slack bot token the canary posts with",
+}
+
+# GCP service accounts of cluster add-ons (overlays/argocd): role → (namespace, Kubernetes ServiceAccount).
+ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
+    "clouddns": ("cert-manager", "cert-manager"),  # DNS-01 challenges (roles/dns.admin)
+    "secrets": ("external-secrets", "external-secrets"),  # reads Secret Manager for the ClusterSecretStore
+}
+
 
 def resolve(name: str) -> Service | None:
     """A service by its name or alias (`schema`, `annotation`, `materialize`)."""

@@ -18,6 +18,8 @@ COMMANDS = {
     "validate": "check rendered manifests against Kubernetes schemas, CRD schemas and CAVE rules",
     "diff": "show what a change does to each cluster's rendered manifests",
     "bump": "set a service's version in the specs and rebuild",
+    "bootstrap": "plan (or --apply) the one-off cloud resources a cluster needs, from its spec",
+    "runbook": "the remaining manual steps of bringing a cluster up, with exact values, as a checklist",
     "import-env": "import a CAVEdeployment env file (bash) into environments/<name>.yaml",
     "pr-comment": "post or update the one diff comment of a pull request (GitHub)",
     "bot": "open or update version-bump pull requests for new schema/annotation/materialize releases",

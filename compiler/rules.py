@@ -35,6 +35,14 @@ def gcp_location(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
     if not spec.gcp.zone.startswith(spec.gcp.region + "-"):
         yield doc.problem(("gcp", "zone"), f"zone {spec.gcp.zone!r} is not in region {spec.gcp.region!r} "
                                            f"(use a zone like {spec.gcp.region}-b)")
+    if isinstance(spec, LocalCluster):
+        data = spec.data
+        if data.bigtable_zone is not None and not data.bigtable_zone.startswith(data.region + "-"):
+            yield doc.problem(("data", "bigtable_zone"), f"zone {data.bigtable_zone!r} is not in the data region "
+                                                         f"{data.region!r} (use a zone like {data.region}-b)")
+        elif data.bigtable_zone is None and data.region != spec.gcp.region:
+            yield doc.problem(("data", "region"), f"the Bigtable instance is in {data.region!r}, not in the "
+                                                  f"cluster's region: set data.bigtable_zone (a zone of {data.region})")
 
 
 def gke_names(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
@@ -43,6 +51,7 @@ def gke_names(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
         yield doc.problem(("name",), f"cluster name {names.cluster_name!r} is longer than "
                                      f"{GKE_CLUSTER_NAME_MAX} characters (shorten `name`)")
     roles = {s.service_account for s in map(catalog.BY_NAME.get, enabled_services(spec)) if s and s.service_account}
+    roles |= set(catalog.ADDON_SERVICE_ACCOUNTS)
     for role in sorted(roles):
         account = f"daf-{role}-{spec.name}"
         if len(account) > GCP_SA_ID_MAX:
@@ -212,6 +221,51 @@ def segmentation(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
                               "(its graph_ids and config); configure it, with enabled: false if it runs elsewhere")
 
 
+def segmentation_source(spec: LocalCluster, pcg_table: str) -> str:
+    """The graphene:// URL the info service gives for a datastack's segmentation on this cluster."""
+    return f"graphene://https://{derive(spec).primary_hostname}/segmentation/table/{pcg_table}"
+
+
+def registry(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    """The data the global auth and info services must hold for this cluster hangs together."""
+    if not isinstance(spec, LocalCluster) or spec.registry is None:
+        return
+    reg = spec.registry
+    volumes = sorted(reg.aligned_volumes)
+    pcg = spec.services.pychunkedgraph
+    tables = set(pcg.graph_ids) if pcg is not None else set()
+    hosts = set(derive(spec).hostnames)
+    for name, ds in reg.datastacks.items():
+        base = ("registry", "datastacks", name)
+        if name not in spec.datastacks:
+            yield doc.problem(base, key=True, message=f"datastack {name!r} is registered but this cluster does not "
+                                                      "serve it (add it to `datastacks:` or remove it here)")
+        if ds.aligned_volume not in reg.aligned_volumes:
+            close = difflib.get_close_matches(ds.aligned_volume, volumes, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "add it under registry.aligned_volumes"
+            yield doc.problem((*base, "aligned_volume"), f"aligned volume {ds.aligned_volume!r} of datastack "
+                                                         f"{name!r} is not in registry.aligned_volumes ({hint})")
+        if ds.pcg_table not in tables:
+            known = ", ".join(sorted(tables)) or "none: configure services.pychunkedgraph"
+            yield doc.problem((*base, "pcg_table"), f"PCG table {ds.pcg_table!r} is not among "
+                                                    f"services.pychunkedgraph.graph_ids ({known})")
+        if ds.segmentation_source is not None:
+            m = re.fullmatch(r"graphene://https://([^/]+)/segmentation/table/([A-Za-z0-9_.-]+)", ds.segmentation_source)
+            if m is None or m[1] not in hosts or m[2] != ds.pcg_table:
+                yield doc.problem((*base, "segmentation_source"), "segmentation_source must be "
+                                  f"{segmentation_source(spec, ds.pcg_table)} (this cluster's hostname, its PCG "
+                                  "table), or leave it out to use that")
+    for i, name in enumerate(spec.datastacks):
+        if name not in reg.datastacks:
+            yield doc.problem(("datastacks", i), f"datastack {name!r} is served but not in registry.datastacks "
+                                               "(add its aligned volume, PCG table and description there)")
+    mat = spec.services.materializationengine
+    if mat is not None and mat.enabled and mat.health_aligned_volume not in (None, *reg.aligned_volumes):
+        yield doc.problem(("services", "materializationengine", "health_aligned_volume"),
+                          f"aligned volume {mat.health_aligned_volume!r} is not in registry.aligned_volumes "
+                          "(the health check needs its database: register it)")
+
+
 CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] = (
     gcp_location,
     gke_names,
@@ -221,6 +275,7 @@ CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] 
     datastacks,
     materialization,
     segmentation,
+    registry,
 )
 
 

@@ -8,7 +8,7 @@ Secret Manager secret *names*, never as values.
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -60,6 +60,7 @@ class Dns(Model):
     domain: Fqdn
     zone: Label
     zones: dict[Label, Fqdn] = Field(min_length=1, description="Cloud DNS managed zone name → its DNS name")
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")] | None = None  # of the zones
     extra_hostnames: list[ExtraHostname] = []
 
 
@@ -375,19 +376,31 @@ class LocalSecrets(Model):
 class GlobalRedis(Model):
     host: Annotated[str, StringConstraints(min_length=1)]
     in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
+    memory_gb: int = Field(1, ge=1, le=300)  # Memorystore size bootstrap creates (daf-redis-<name>)
 
 
 class LocalRedis(Model):
     celery_host: Annotated[str, StringConstraints(min_length=1)]
     pcg_host: Annotated[str, StringConstraints(min_length=1)]
     in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
+    celery_memory_gb: int = Field(1, ge=1, le=300)  # Memorystore sizes bootstrap creates
+    pcg_memory_gb: int = Field(1, ge=1, le=300)
 
 
 class DataProject(Model):
     project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
     bigtable_instance: Label
+    bigtable_nodes: int = Field(1, ge=1, le=1000)  # manual scaling, one cluster (no replication: P48)
+    bigtable_zone: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")] | None = None
     pcg_bucket: Bucket | None = None
+
+
+class Network(Model):
+    """The VPC bootstrap creates for the cluster (custom subnet mode); defaults follow CAVEdeployment."""
+
+    name: Label | None = None  # default daf-<name>-network
+    subnet_cidr: IPv4Network = IPv4Network("10.142.0.0/20")
 
 
 class ClusterBase(Model):
@@ -400,6 +413,8 @@ class ClusterBase(Model):
     node_pools: list[NodePool] = Field(min_length=1)
     cloud_sql: CloudSql
     static_ip: IPv4Address | None = None  # the regional address daf-<name> bootstrap reserves; ingress-nginx uses it
+    network: Network = Network()
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"  # GKE release channel
     argocd: ArgoCd = ArgoCd()
 
     @field_validator("kubernetes_version")
@@ -420,6 +435,37 @@ class GlobalCluster(ClusterBase):
     services: GlobalServices
 
 
+class AlignedVolume(Model):
+    """An aligned set of images, registered in the info service; `dataset` is its auth dataset."""
+
+    image_source: Annotated[str, StringConstraints(pattern=r"^(precomputed|n5|zarr|zarr2|boss)://\S+$")]
+    description: Annotated[str, StringConstraints(min_length=1)]
+    dataset: Datastack
+
+
+class RegisteredDatastack(Model):
+    """A datastack as the info service lists it: an aligned volume paired with a PCG segmentation."""
+
+    aligned_volume: Datastack
+    pcg_table: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: Annotated[str, StringConstraints(min_length=1)]
+    dataset: Datastack | None = None  # default: the aligned volume's dataset
+    # default: graphene://https://<this cluster's primary hostname>/segmentation/table/<pcg_table>
+    segmentation_source: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$")] | None = None
+    viewer_resolution: Annotated[list[Annotated[int | float, Field(gt=0)]], Field(min_length=3, max_length=3)] | None \
+        = None
+    viewer_site: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+    synapse_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
+    soma_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
+
+
+class Registry(Model):
+    """What the global auth and info services must know about this cluster's data (the runbook's input)."""
+
+    aligned_volumes: dict[Datastack, AlignedVolume] = Field(min_length=1)
+    datastacks: dict[Datastack, RegisteredDatastack] = Field(min_length=1)
+
+
 class LocalCluster(ClusterBase):
     kind: Literal["local"]
     global_server: Fqdn
@@ -427,6 +473,7 @@ class LocalCluster(ClusterBase):
     datastacks: list[Datastack] = Field(min_length=1)
     redis: LocalRedis
     annotation_excluded_groups: list[Annotated[str, StringConstraints(min_length=1)]] = []
+    registry: Registry | None = None
     secrets: LocalSecrets = LocalSecrets()
     services: LocalServices
 

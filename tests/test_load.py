@@ -83,7 +83,7 @@ CASES = [
     ("minnie", "global_server: global.cave-demo.org", "global_server: https://global.cave-demo.org",
      "global_server", 16, "is not valid: expected a bare lowercase host name like cave.example.org (no scheme, no "
      "path); drop the scheme prefix"),
-    ("minnie", "bucket: cave-demo-skeletons/minnie", "bucket: gs://cave-demo-skeletons/minnie", "gs://cave", 13,
+    ("minnie", "bucket: cave-demo-skeletons/minnie", "bucket: gs://cave-demo-skeletons/minnie", "gs://cave-demo-skeletons", 13,
      "expected a bucket name without gs://"),
     ("minnie", 'kubernetes_version: "1.31"', 'kubernetes_version: "1.25"', "kubernetes_version", 21,
      "kubernetes_version: Kubernetes 1.25 is not supported (use 1.30 to 1.37)"),
@@ -124,6 +124,18 @@ CASES = [
     ("fanc", "  - {name: mesh-pool, machine_type: t2d-standard-4, min_nodes: 0, max_nodes: 40",
      "  - {name: mesh-pool, machine_type: t2d-standard-4, min_nodes: 50, max_nodes: 40", "name: mesh-pool", 64,
      "min_nodes 50 is greater than max_nodes 40"),
+    # the secret guard (tests/test_secretguard.py has one case per detection class)
+    ("minnie", "slack_channel: cave-alerts", "slack_channel: xoxb-123456789012-abcdefABCDEF", "slack_channel", 20,
+     "services.cavecanary.slack_channel looks like a secret value: a Slack token (30 characters, not shown) (specs "
+     "hold no secret values: store it in Google Secret Manager (`gcloud secrets create NAME --data-file=-`"),
+    ("minnie", "postgres_password: minnie-postgres-password", "postgres_password: q8Zr2LmX9vKp4TnW7yBc1HdF",
+     "postgres_password", 22, "secrets.postgres_password holds what looks like a secret value, not a Secret Manager "
+     "secret name"),
+    ("fanc", "celery_host: 10.93.0.4", "celery_host: 'redis://cave:pw-4-redis@10.93.0.4'", "celery_host", 16,
+     "redis.celery_host looks like a secret value: a URI with an embedded password"),
+    ("minnie", "valence_map: {E: excitatory, I: inhibitory}", "api_key: s3cret-but-short", "api_key", 77,
+     "services.dash.apps.minnie65_public.cell_types.config.api_key looks like a secret value: a literal value under "
+     "a secret-like name"),
 ]
 
 
@@ -146,6 +158,14 @@ def test_all_problems_reported_at_once(repo: Path, capsys: pytest.CaptureFixture
     errors = build_errors(repo, capsys)
     assert {e.split(":")[0] for e in errors} == {
         "environments/minnie.yaml", "environments/fanc.yaml", "environments/global.yaml"}
+
+
+def test_secret_values_are_never_printed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edit(repo, "minnie", "valence_map: {E: excitatory, I: inhibitory}", "api_key: s3cret-but-short")
+    edit(repo, "fanc", "celery_host: 10.93.0.4", "celery_host: 'redis://cave:pw-4-redis@10.93.0.4'")
+    errors = "\n".join(build_errors(repo, capsys))
+    assert errors.count("looks like a secret value") == 2
+    assert "s3cret-but-short" not in errors and "pw-4-redis" not in errors
 
 
 def test_case_count() -> None:

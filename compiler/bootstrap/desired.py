@@ -1,0 +1,300 @@
+"""Every one-off cloud resource a cluster needs, derived from its spec (facts section 5, with its pitfalls fixed).
+
+What changes from CAVEdeployment's scripts, on purpose:
+- No service-account keys (P51): pods use Workload Identity, so each GCP service account gets a
+  roles/iam.workloadIdentityUser binding for its Kubernetes ServiceAccount instead of a key file.
+- Every Memorystore instance is named after the cluster (P53: `pcg-cache` collided between clusters); the
+  celery broker uses `noeviction`, so queued tasks are never evicted (P53), the PCG cache `allkeys-lru`.
+- Cloud SQL: the spec's engine version (no POSTGRES_9_6, P54); the root password comes from Secret Manager
+  and is never on a command line. Pods reach it through the Cloud SQL proxy: roles/cloudsql.client, not admin.
+- Pub/Sub: the skeleton dead-letter topic and queue have real names (P52); the L2 cache trigger
+  subscriptions exist whenever l2cache is enabled (not only when it was at launch time).
+- Bigtable: SSD, manual scaling, exactly one cluster (replication off, P48).
+- Secret Manager holds every secret; values that are ours to choose are generated, the others are listed.
+
+Resources come out in dependency order (each after everything in its `depends`).
+"""
+
+from __future__ import annotations
+
+from compiler import catalog
+from compiler.bootstrap.model import Ref, Resource
+from compiler.derive import Names, derive, secret_manager_name
+from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster, NodePool, enabled_services
+
+DNS_TTL = 300
+# Project roles of each GCP service account (daf-<role>-<env>); roles/cloudsql.client is added to every role
+# whose services read the Postgres password. Facts section 5 (create_service_accounts.sh), least privilege.
+PROJECT_ROLES: dict[str, tuple[str, ...]] = {
+    "auth": (),
+    "infoservice": (),
+    "nglstate": ("roles/datastore.user",),
+    "annotationengine": ("roles/bigtable.user",),
+    "pychunkedgraph": ("roles/datastore.user", "roles/pubsub.editor", "roles/storage.objectViewer"),
+    "skeleton": ("roles/pubsub.editor", "roles/monitoring.viewer", "roles/monitoring.metricWriter"),
+    "pmanagement": ("roles/datastore.user",),
+    "clouddns": ("roles/dns.admin",),
+    "secrets": ("roles/secretmanager.secretAccessor",),
+}
+DATABASES = {"global": ("authentication", "infoservice"), "local": ("annotation", "materialization")}
+BUCKET_ROLE = "roles/storage.objectAdmin"
+
+
+def network_name(spec: ClusterSpec) -> str:
+    return spec.network.name or f"daf-{spec.name}-network"
+
+
+def redis_names(spec: ClusterSpec) -> dict[str, str]:
+    """Memorystore instance id → the spec path of the host it serves."""
+    if isinstance(spec, GlobalCluster):
+        return {f"daf-redis-{spec.name}": "redis.host"}
+    return {f"daf-pcg-cache-{spec.name}": "redis.pcg_host", f"daf-celery-redis-{spec.name}": "redis.celery_host"}
+
+
+def _infrastructure(spec: ClusterSpec, names: Names) -> list[Resource]:
+    p, region, zone = spec.gcp.project, spec.gcp.region, spec.gcp.zone
+    net, sub = network_name(spec), f"{network_name(spec)}-sub"
+    pools = [
+        {"name": pool.name, **_pool_fields(names.cluster_name, zone, pool)} for pool in spec.node_pools
+    ]
+    out = [
+        Resource("network", net, p, {"auto_create_subnetworks": False}),
+        Resource("subnet", sub, p, {"region": region, "network": net, "ip_cidr_range": str(spec.network.subnet_cidr)},
+                 depends=(f"network/{net}",)),
+        Resource("address", names.cluster_name, p, {"region": region},
+                 outputs={"address": str(spec.static_ip) if spec.static_ip else None},
+                 spec_paths={"address": "static_ip"},
+                 note="ingress-nginx serves on it; the DNS records point at it"),
+        Resource("gke-cluster", names.cluster_name, p,
+                 {"location": zone, "network": net, "subnetwork": sub, "workload_pool": f"{p}.svc.id.goog",
+                  "release_channel": spec.release_channel},
+                 params={"node_pools": pools, "kubernetes_version": spec.kubernetes_version},
+                 depends=(f"subnet/{sub}",), note="created with its node pools, Workload Identity on"),
+    ]
+    for pool in pools:
+        fields = {k: v for k, v in pool.items() if k != "name"}
+        out.append(Resource("node-pool", str(pool["name"]), p, fields, depends=(f"gke-cluster/{names.cluster_name}",)))
+    return out
+
+
+def _pool_fields(cluster: str, zone: str, pool: NodePool) -> dict[str, object]:
+    return {
+        "cluster": cluster, "location": zone, "machine_type": pool.machine_type, "disk_size_gb": pool.disk_gb,
+        "min_nodes": pool.min_nodes, "max_nodes": pool.max_nodes, "preemptible": pool.preemptible,
+        "taints": [f"pool={pool.name}:NoSchedule"] if pool.tainted else [],
+    }
+
+
+def secret_keys(spec: ClusterSpec) -> list[str]:
+    """Keys of the spec's `secrets:` the enabled services read (the Postgres password always: Cloud SQL's)."""
+    services = [catalog.BY_NAME[name] for name in enabled_services(spec) if name in catalog.BY_NAME]
+    return sorted({"postgres_password", *(key for s in services for key in s.secrets)})
+
+
+def _secrets(spec: ClusterSpec) -> list[Resource]:
+    out = []
+    for key in secret_keys(spec):
+        name = secret_manager_name(spec, key)
+        source = catalog.SECRET_SOURCES.get(key)
+        hint = "" if source is None else (
+            f"add {source}: gcloud secrets versions add {name} --project {spec.gcp.project} --data-file=FILE"
+        )
+        out.append(Resource("secret", name, spec.gcp.project, {"replication": "automatic"},
+                            params={"value": "generate" if source is None else "operator", "hint": hint},
+                            note=f"secrets.{key}" + (" (random, generated)" if source is None else "")))
+    return out
+
+
+def _databases(spec: ClusterSpec) -> list[Resource]:
+    p, sql = spec.gcp.project, spec.cloud_sql
+    password = f"secret/{secret_manager_name(spec, 'postgres_password')}"
+    instance = Resource("sql-instance", sql.instance, p,
+                        {"region": spec.gcp.region, "database_version": sql.database_version, "tier": sql.tier},
+                        params={"root_password_secret": secret_manager_name(spec, "postgres_password")},
+                        depends=(password,))
+    out = [instance]
+    out += [Resource("sql-database", db, p, {"instance": sql.instance}, depends=(instance.key,))
+            for db in DATABASES[spec.kind]]
+    out.append(Resource("sql-user", "postgres", p, {"instance": sql.instance},
+                        params={"password_secret": secret_manager_name(spec, "postgres_password")},
+                        depends=(instance.key, password)))
+    if not spec.redis.in_cluster:
+        net = f"network/{network_name(spec)}"
+        for rid, path in redis_names(spec).items():
+            if isinstance(spec, GlobalCluster):
+                size, configs = spec.redis.memory_gb, {}
+            elif "pcg-cache" in rid:
+                size, configs = spec.redis.pcg_memory_gb, {"maxmemory-policy": "allkeys-lru"}
+            else:
+                size, configs = spec.redis.celery_memory_gb, {"maxmemory-policy": "noeviction"}
+            host = spec.redis.host if isinstance(spec, GlobalCluster) else (
+                spec.redis.pcg_host if "pcg-cache" in rid else spec.redis.celery_host)
+            out.append(Resource("redis", rid, p, {"region": spec.gcp.region, "memory_size_gb": size, "tier": "BASIC",
+                                                  "network": network_name(spec), "redis_configs": configs},
+                                outputs={"host": host}, spec_paths={"host": path}, depends=(net,)))
+    if isinstance(spec, LocalCluster):
+        data = spec.data
+        out.append(Resource("bigtable-instance", data.bigtable_instance, data.project,
+                            {"zone": data.bigtable_zone or spec.gcp.zone, "storage_type": "SSD",
+                             "serve_nodes": data.bigtable_nodes, "clusters": 1},
+                            note="PyChunkedGraph tables; one cluster: replication breaks atomic row updates"))
+    return out
+
+
+def _pubsub(spec: LocalCluster, names: Names) -> list[Resource]:
+    p = spec.gcp.project
+    enabled = enabled_services(spec)
+    topics: list[str] = []
+    subs: list[Resource] = []
+
+    def sub(name: str, topic: str, ack: int, filter_: str = "", dead_letter: str = "") -> None:
+        fields = {"topic": topic, "ack_deadline_seconds": ack, "filter": filter_, "dead_letter_topic": dead_letter,
+                  "max_delivery_attempts": 5 if dead_letter else 0, "max_retry_delay_seconds": 10, "expires": False}
+        depends = (f"pubsub-topic/{topic}",) + ((f"pubsub-topic/{dead_letter}",) if dead_letter else ())
+        subs.append(Resource("pubsub-subscription", name, p, fields, depends=depends))
+
+    high, low = 'attributes.remesh_priority="true"', 'attributes.remesh_priority="false"'
+    if "pychunkedgraph" in enabled or "meshing" in enabled:
+        topics += [names.pcg_edits_exchange, names.pcg_low_priority_exchange]
+        sub(names.pcg_remesh_queue, names.pcg_edits_exchange, 600, high)
+        sub(names.pcg_low_priority_remesh_queue, names.pcg_edits_exchange, 600, low)
+    if "l2cache" in enabled:
+        topics.append(names.l2cache_exchange)
+        sub(names.l2cache_update_queue, names.l2cache_exchange, 60)
+        if names.pcg_edits_exchange in topics:
+            sub(names.l2cache_trigger_queue, names.pcg_edits_exchange, 600, high)
+            sub(names.l2cache_trigger_low_priority_queue, names.pcg_edits_exchange, 600, low)
+    if "skeletoncache" in enabled:
+        dead = names.skeleton_dead_letter_exchange
+        topics += [dead, names.skeleton_low_priority_exchange, names.skeleton_high_priority_exchange]
+        sub(names.skeleton_dead_letter_queue, dead, 180)
+        sub(names.skeleton_low_priority_queue, names.skeleton_low_priority_exchange, 180, dead_letter=dead)
+        sub(names.skeleton_high_priority_queue, names.skeleton_high_priority_exchange, 180, dead_letter=dead)
+    return [Resource("pubsub-topic", t, p) for t in topics] + subs
+
+
+def _dns(spec: ClusterSpec, names: Names) -> list[Resource]:
+    """The managed zones the hostnames use (name servers go to the registrar) and one A record per hostname."""
+    address = f"address/{names.cluster_name}"
+    project = spec.dns.project or spec.gcp.project
+    used = sorted(set(names.hostname_zones))
+    zones = [Resource("dns-zone", zone, project, {"dns_name": spec.dns.zones[zone] + "."},
+                      outputs={"name_servers": None}, note="set its name servers at the domain's registrar")
+             for zone in used if zone in spec.dns.zones]
+    records = [
+        Resource("dns-record", f"{host}.", project,
+                 {"zone": zone, "type": "A", "ttl": DNS_TTL, "rrdatas": [Ref(address, "address")]},
+                 depends=(address, f"dns-zone/{zone}"))
+        for host, zone in zip(names.hostnames, names.hostname_zones, strict=True)
+    ]
+    return zones + records
+
+
+def _datastore(spec: ClusterSpec) -> list[Resource]:
+    """Firestore in Datastore mode (P49), where a service keeps state in it (nglstate's links, PCG, pmanagement)."""
+    if not any("roles/datastore.user" in granted for granted in service_roles(spec).values()):
+        return []
+    return [Resource("datastore-database", "(default)", spec.gcp.project,
+                     {"location": spec.gcp.region, "type": "DATASTORE_MODE"},
+                     note="the project's default database, in Datastore mode")]
+
+
+def service_roles(spec: ClusterSpec) -> dict[str, set[str]]:
+    """GCP service-account role → the project roles it needs, for the enabled services and the add-ons."""
+    roles: dict[str, set[str]] = {}
+    for name in enabled_services(spec):
+        entry = catalog.BY_NAME.get(name)
+        if entry is None or entry.service_account is None:
+            continue
+        granted = roles.setdefault(entry.service_account, set(PROJECT_ROLES.get(entry.service_account, ())))
+        if "postgres_password" in entry.secrets:
+            granted.add("roles/cloudsql.client")
+    for addon in catalog.ADDON_SERVICE_ACCOUNTS:
+        roles[addon] = set(PROJECT_ROLES[addon])
+    return dict(sorted(roles.items()))
+
+
+def _buckets(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
+    """(bucket, project, location, service-account role using it)."""
+    region = spec.gcp.region.upper()
+    out: list[tuple[str, str, str, str]] = []
+    if isinstance(spec, GlobalCluster):
+        ngl = spec.services.nglstate
+        if ngl is not None and ngl.enabled and ngl.bucket:
+            out.append((ngl.bucket.split("/")[0], spec.gcp.project, region, "nglstate"))
+        return out
+    if spec.data.pcg_bucket:
+        out.append((spec.data.pcg_bucket.split("/")[0], spec.data.project, spec.data.region.upper(), "pychunkedgraph"))
+    svcs = spec.services
+    if svcs.skeletoncache is not None and svcs.skeletoncache.enabled:
+        out.append((svcs.skeletoncache.bucket.split("/")[0], spec.gcp.project, region, "skeleton"))
+    mat = svcs.materializationengine
+    if mat is not None and mat.enabled:
+        for bucket in (mat.upload_bucket, mat.dump_bucket):
+            if bucket:
+                out.append((bucket.split("/")[0], spec.gcp.project, region, "pychunkedgraph"))
+    return list({b[0]: b for b in reversed(out)}.values())[::-1]  # first mention of each bucket wins
+
+
+def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
+    p = spec.gcp.project
+    out: list[Resource] = []
+    roles = service_roles(spec)
+    for role, granted in roles.items():
+        account = f"daf-{role}-{spec.name}"
+        email = names.gcp_service_account(role)
+        sa_key = f"service-account/{account}"
+        out.append(Resource("service-account", account, p, {"display_name": f"CAVE {role} ({spec.name})"}))
+        member = f"serviceAccount:{email}"
+        for project_role in sorted(granted):
+            out.append(Resource("project-iam-binding", f"{p}:{project_role}:{member}", p,
+                                {"role": project_role, "member": member}, depends=(sa_key,)))
+        if role == "pychunkedgraph" and isinstance(spec, LocalCluster):
+            data_project = spec.data.project
+            out.append(Resource("project-iam-binding", f"{data_project}:roles/bigtable.user:{member}", data_project,
+                                {"role": "roles/bigtable.user", "member": member}, depends=(sa_key,),
+                                note="the PCG tables live in the data project"))
+        namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS.get(role, (spec.argocd.namespace, role))
+        wi_member = f"serviceAccount:{p}.svc.id.goog[{namespace}/{ksa}]"
+        out.append(Resource("sa-iam-binding", f"{email}:roles/iam.workloadIdentityUser:{wi_member}", p,
+                            {"account": email, "role": "roles/iam.workloadIdentityUser", "member": wi_member},
+                            depends=(sa_key, f"gke-cluster/{names.cluster_name}"),
+                            note=f"Workload Identity for Kubernetes ServiceAccount {namespace}/{ksa}"))
+    for bucket, project, location, role in _buckets(spec):
+        out.append(Resource("bucket", bucket, project, {"location": location, "uniform_access": True}))
+        if role in roles:
+            member = f"serviceAccount:{names.gcp_service_account(role)}"
+            out.append(Resource("bucket-iam-binding", f"{bucket}:{BUCKET_ROLE}:{member}", project,
+                                {"bucket": bucket, "role": BUCKET_ROLE, "member": member},
+                                depends=(f"bucket/{bucket}", f"service-account/daf-{role}-{spec.name}")))
+    return out
+
+
+def desired(spec: ClusterSpec) -> list[Resource]:
+    """The cluster's one-off resources, each after the resources it depends on."""
+    names = derive(spec)
+    out = _infrastructure(spec, names) + _secrets(spec) + _databases(spec)
+    if isinstance(spec, LocalCluster):
+        out += _pubsub(spec, names)
+    out += _dns(spec, names) + _datastore(spec) + _identity(spec, names)
+    return order(out)
+
+
+def order(resources: list[Resource]) -> list[Resource]:
+    """Stable topological order: each resource after its dependencies (unknown dependencies are ignored)."""
+    by_key = {r.key: r for r in resources}
+    placed: dict[str, Resource] = {}
+
+    def place(r: Resource, stack: tuple[str, ...]) -> None:
+        if r.key in placed:
+            return
+        if r.key in stack:
+            raise ValueError(f"dependency cycle: {' -> '.join((*stack, r.key))}")
+        for dep in r.depends:
+            if dep in by_key:
+                place(by_key[dep], (*stack, r.key))
+        placed[r.key] = r
+
+    for r in resources:
+        place(r, ())
+    return list(placed.values())

@@ -1,0 +1,76 @@
+"""Plan, then create, the one-off Google Cloud resources a cluster needs before Argo CD can sync it.
+
+From environments/CLUSTER.yaml: VPC network and subnet, static IP, GKE cluster (Workload Identity on) and
+node pools, Cloud SQL instance, databases and user, Memorystore Redis, the Bigtable instance (SSD, manual
+scaling, one cluster), Pub/Sub topics and subscriptions, Cloud DNS zones and A records, Firestore in
+Datastore mode, GCP service accounts with their IAM roles and Workload Identity bindings, Secret Manager
+secrets and GCS buckets.
+
+Without --apply it only reads and prints one row per resource: ok (exists as specified), missing,
+DIFFERS (field by field), OPERATOR (a value only you have, e.g. the OAuth client JSON: the line says
+how to add it) or ERROR. With --apply it creates what is missing in dependency order, printing
+progress; "already exists" is success. It never deletes, shrinks, replaces or updates anything: a
+resource that differs is reported, not changed. If a step fails it stops, says what it created and
+what remains; run it again to continue.
+
+Values the cloud chooses (the static IP, Redis hosts) are compared with the spec (static_ip,
+redis.*host); the plan says what to put there. Generated secret values (database password, Flask
+keys) go straight into Secret Manager and are never printed.
+
+Credentials: Application Default Credentials (`gcloud auth application-default login`). Endpoints
+can be pointed elsewhere (emulators, test servers) with CAVE_GITOPS_<API>_ENDPOINT variables and
+PUBSUB_EMULATOR_HOST; see compiler/bootstrap/clients.py.
+
+Exit codes: 0 everything exists as specified (or --offline), 1 something is missing, differs, needs
+the operator or failed, 2 bad input (spec errors, no credentials).
+
+Examples:
+  python -m compiler bootstrap minnie --offline          # what minnie needs, without contacting Google
+  python -m compiler bootstrap minnie                    # plan: what exists, what is missing
+  python -m compiler bootstrap minnie --apply            # create what is missing
+  python -m compiler bootstrap global --format json      # the plan for scripts
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compiler.bootstrap import clients, desired, engine, providers, report
+from compiler.bootstrap.model import Provider
+from compiler.errors import UserError
+from compiler.load import load_environments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cluster", metavar="CLUSTER", help="cluster name (a file environments/CLUSTER.yaml)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--apply", action="store_true", help="create what is missing (never deletes or changes)")
+    mode.add_argument("--offline", action="store_true", help="print the desired resources without contacting Google")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = load_environments(Path(args.root))
+    if args.cluster not in specs:
+        raise UserError(f"unknown cluster {args.cluster!r} (known: {', '.join(sorted(specs)) or 'none'}; "
+                        f"a cluster is a file environments/<name>.yaml)")
+    spec = specs[args.cluster]
+    resources = desired.desired(spec)
+    mode = "apply" if args.apply else "offline" if args.offline else "plan"
+    if mode != "offline":
+        clients.credentials()  # one clear message before any call when there are none
+    if mode == "apply":
+        secrets: Provider = providers.provider_for("secret")
+        access = getattr(secrets, "access")  # noqa: B009 - SecretsProvider.access(project, secret id)
+
+        def progress(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+
+        outcome = engine.apply(resources, providers.provider_for, access, progress)
+    else:
+        outcome = engine.plan(resources, providers.provider_for, offline=mode == "offline")
+    formatter = report.format_json if args.format == "json" else report.format_text
+    sys.stdout.write(formatter(spec, outcome, mode))
+    return 0 if mode == "offline" or outcome.ok else 1

@@ -1,0 +1,66 @@
+"""The ordered checklist for bringing CLUSTER up (or adding a datastack to it): the steps no API does for us.
+
+Generated from the specs with every value filled in: the OAuth client's redirect URIs and origins for
+each hostname of the global cluster, the name servers to set at the registrar, the auth datasets, groups
+and service-table mappings and the info-service entries that the local clusters' `registry:` sections
+need, where the CAVE service-account token goes (Secret Manager names), the first materialization
+database and a first-table test, how to roll back and what deleting the cluster leaves behind.
+
+Each step has a status: done, to do, check by hand, or unknown. Without --online only the spec and the
+overlays are consulted; with --online the bootstrap plan of the cluster (and, for the global cluster,
+of its local clusters) is read from Google (Application Default Credentials), which fills in name
+servers and whether secrets have values.
+
+Examples:
+  python -m compiler runbook global                    # markdown checklist on stdout
+  python -m compiler runbook minnie --format json      # the same steps for scripts
+  python -m compiler runbook minnie --online > minnie-runbook.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compiler import runbook
+from compiler.bootstrap import clients, desired, engine, providers
+from compiler.bootstrap.engine import Outcome
+from compiler.commands.check import differences
+from compiler.derive import derive
+from compiler.errors import UserError
+from compiler.load import load_environments
+from compiler.spec import ClusterSpec, GlobalCluster
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cluster", metavar="CLUSTER", help="cluster name (a file environments/CLUSTER.yaml)")
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="output format (default: markdown)")
+    parser.add_argument("--online", action="store_true",
+                        help="read the bootstrap plan from Google to fill in statuses and name servers")
+
+
+def _plans(spec: ClusterSpec, specs: dict[str, ClusterSpec]) -> dict[str, Outcome]:
+    clients.credentials()
+    involved = [spec]
+    if isinstance(spec, GlobalCluster):
+        hosts = set(derive(spec).hostnames)
+        involved += [s for s in specs.values() if getattr(s, "global_server", None) in hosts]
+    out = {}
+    for s in involved:
+        print(f"reading the bootstrap plan of {s.name} ...", file=sys.stderr, flush=True)
+        out[s.name] = engine.plan(desired.desired(s), providers.provider_for)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root)
+    specs = load_environments(root)
+    if args.cluster not in specs:
+        raise UserError(f"unknown cluster {args.cluster!r} (known: {', '.join(sorted(specs)) or 'none'}; "
+                        f"a cluster is a file environments/<name>.yaml)")
+    facts = runbook.Facts(differences(root), _plans(specs[args.cluster], specs) if args.online else None)
+    book = runbook.build_runbook(root, args.cluster, specs, facts)
+    sys.stdout.write(runbook.format_json(book) if args.format == "json" else runbook.format_markdown(book))
+    return 0

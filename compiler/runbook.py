@@ -1,0 +1,355 @@
+"""The steps of the deployment protocol that no API does for us, generated per cluster with exact values.
+
+Each step carries what to do (with the values derived from the spec: URIs, names, commands), why, and a
+status where the tool can tell:
+- done: verified here (overlays in sync, a resource or secret value exists in Google: `--online`);
+- todo: verified missing;
+- check: only a person can verify it (an OAuth console setting, an admin UI entry);
+- unknown: verifiable with `--online` (it asks Google through the bootstrap plan).
+
+The same `Step` list renders as markdown (a checklist for people) and JSON (for scripts), so both always
+carry the same steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from compiler.bootstrap import desired as bootstrap_desired
+from compiler.bootstrap.engine import Outcome, Row
+from compiler.derive import derive, secret_manager_name
+from compiler.rules import segmentation_source
+from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster
+
+StepStatus = Literal["done", "todo", "check", "unknown"]
+SERVICE_GROUP = "service_accounts"
+
+
+@dataclass
+class Step:
+    id: str
+    title: str
+    status: StepStatus
+    why: str
+    items: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Runbook:
+    cluster: str
+    kind: str
+    online: bool
+    steps: list[Step]
+
+
+class Facts:
+    """What the runbook knows beyond the specs: overlay drift and, online, the bootstrap plan's rows."""
+
+    def __init__(self, overlay_problems: list[str], plans: dict[str, Outcome] | None = None) -> None:
+        self.overlay_problems = overlay_problems
+        self.plans = plans  # cluster → plan, only with --online
+
+    def rows(self, cluster: str) -> dict[str, Row] | None:
+        if self.plans is None or cluster not in self.plans:
+            return None
+        return {row.resource.key: row for row in self.plans[cluster].rows}
+
+    def secret_status(self, cluster: str, secret: str) -> StepStatus:
+        rows = self.rows(cluster)
+        if rows is None:
+            return "unknown"
+        row = rows.get(f"secret/{secret}")
+        return "done" if row is not None and row.status == "exists" else "todo"
+
+
+def _worst(statuses: list[StepStatus]) -> StepStatus:
+    for status in ("todo", "unknown", "check"):
+        if status in statuses:
+            return status
+    return "done"
+
+
+def _locals_of(spec: GlobalCluster, specs: dict[str, ClusterSpec]) -> list[LocalCluster]:
+    hosts = set(derive(spec).hostnames)
+    return [s for _, s in sorted(specs.items()) if isinstance(s, LocalCluster) and s.global_server in hosts]
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _spec_step(spec: ClusterSpec, facts: Facts) -> Step:
+    return Step(
+        "overlays", "Spec compiled and merged", "todo" if facts.overlay_problems else "done",
+        "Argo CD deploys overlays/<cluster>/ from main; it must be what the spec compiles to.",
+        items=[f"overlays/{spec.name}/ is out of date: {p}" for p in facts.overlay_problems[:5]]
+        or [f"environments/{spec.name}.yaml compiles to the committed overlays/{spec.name}/"],
+        commands=["python -m compiler build", f"python -m compiler validate {spec.name}"],
+    )
+
+
+def _bootstrap_step(spec: ClusterSpec, facts: Facts) -> Step:
+    rows = facts.rows(spec.name)
+    resources = bootstrap_desired.desired(spec)
+    values: dict[str, Any] = {"resources": len(resources)}
+    if rows is None:
+        status: StepStatus = "unknown"
+        items = [f"{len(resources)} resources planned from the spec (`bootstrap {spec.name} --offline` lists them)"]
+    else:
+        counts: dict[str, int] = {}
+        for row in rows.values():
+            counts[row.status] = counts.get(row.status, 0) + 1
+        values["counts"] = dict(sorted(counts.items()))
+        status = "done" if set(counts) == {"exists"} else "todo"
+        items = [", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
+        items += [f"{row.resource.key}: {row.status} ({row.action})" for row in rows.values()
+                  if row.status not in ("exists", "needs-operator")][:20]
+    return Step("cloud-resources", "Cloud resources", status,
+                "Network, GKE cluster, Cloud SQL, Redis, Bigtable, Pub/Sub, DNS, service accounts, secrets, buckets.",
+                items=items, commands=[f"python -m compiler bootstrap {spec.name}",
+                                       f"python -m compiler bootstrap {spec.name} --apply"], values=values)
+
+
+def _dns_step(spec: ClusterSpec, facts: Facts) -> Step:
+    names = derive(spec)
+    rows = facts.rows(spec.name)
+    zones: dict[str, Any] = {}
+    for zone in sorted(set(names.hostname_zones)):
+        servers = None
+        if rows is not None and (row := rows.get(f"dns-zone/{zone}")) is not None and row.observed:
+            servers = row.observed.get("name_servers")
+        zones[zone] = {"dns_name": spec.dns.zones[zone], "name_servers": servers}
+    items = []
+    for zone, info in zones.items():
+        shown = ", ".join(info["name_servers"]) if info["name_servers"] else \
+            f"(see `bootstrap {spec.name}` once zone {zone} exists)"
+        items.append(f"at the registrar of {info['dns_name']}: set the name servers to {shown}")
+    items += [f"{host} → the static IP daf-{spec.name} (A record, created by bootstrap)" for host in names.hostnames]
+    status: StepStatus = "check" if rows is not None and all(z["name_servers"] for z in zones.values()) else \
+        ("unknown" if rows is None else "todo")
+    return Step("dns-registrar", "Name servers at the registrar", status,
+                "Certificates (DNS-01) and every URL depend on the zone being delegated to Cloud DNS.",
+                items=items, commands=[f"dig +short NS {info['dns_name']}" for info in zones.values()],
+                values={"zones": zones, "hostnames": list(names.hostnames)})
+
+
+def _oauth_step(spec: GlobalCluster, facts: Facts) -> Step:
+    hosts = derive(spec).hostnames
+    redirects = [f"https://{h}/{svc}/api/v1/oauth2callback" for h in hosts for svc in ("auth", "sticky_auth")]
+    origins = [f"https://{h}" for h in hosts]
+    secret = secret_manager_name(spec, "oauth_client")
+    stored = facts.secret_status(spec.name, secret)
+    return Step(
+        "oauth-client", "Google OAuth client", _worst(["check", stored]),
+        "Users log in through auth and sticky-auth with Google; Google only redirects to registered URIs.",
+        items=[f"Google Cloud console of {spec.gcp.project} > APIs & Services > Credentials: OAuth client ID of "
+               "type web application",
+               *[f"authorized redirect URI: {u}" for u in redirects],
+               *[f"authorized JavaScript origin: {o}" for o in origins],
+               f"download its JSON and store it as Secret Manager secret {secret} (status: {stored})"],
+        commands=[f"gcloud secrets versions add {secret} --project {spec.gcp.project} --data-file=client_secret.json"],
+        values={"redirect_uris": redirects, "javascript_origins": origins, "secret": secret},
+    )
+
+
+def _argocd_step(spec: ClusterSpec, root: Path) -> Step:
+    if spec.argocd.server is not None:
+        register = f"Argo CD reaches it as {spec.argocd.server} (nothing to register)"
+        commands = []
+    else:
+        register = f"register the cluster with Argo CD as {spec.argocd.name or f'daf-{spec.name}'}"
+        name = spec.argocd.name or f"daf-{spec.name}"
+        commands = [f"gcloud container clusters get-credentials daf-{spec.name} --zone {spec.gcp.zone} "
+                    f"--project {spec.gcp.project}",
+                    f"argocd cluster add <kube-context of daf-{spec.name}> --name {name}"]
+    gitops = (root / "gitops.yaml").is_file()
+    items = [register, "the app-of-apps overlays/argocd/ is applied once in the Argo CD cluster; merging to main then "
+             "deploys" if gitops else "no gitops.yaml: apply overlays/<cluster> with your own tooling"]
+    return Step("argocd", "Argo CD syncs the cluster", "check",
+                "After this, merging a pull request is deploying.", items=items,
+                commands=[*commands, *(["kubectl apply -k overlays/argocd"] if gitops else [])])
+
+
+def _datasets(local: LocalCluster) -> dict[str, dict[str, list[str]]]:
+    """Auth dataset → service table mappings (service name → tables) for one local cluster's registry."""
+    out: dict[str, dict[str, list[str]]] = {}
+    if local.registry is None:
+        return out
+    for name, volume in sorted(local.registry.aligned_volumes.items()):
+        out.setdefault(volume.dataset, {}).setdefault("aligned_volume", []).append(name)
+    for name, ds in sorted(local.registry.datastacks.items()):
+        dataset = ds.dataset or local.registry.aligned_volumes[ds.aligned_volume].dataset
+        tables = out.setdefault(dataset, {})
+        tables.setdefault("datastack", []).append(name)
+        if ds.pcg_table not in tables.setdefault("pychunkedgraph", []):
+            tables["pychunkedgraph"].append(ds.pcg_table)
+    return out
+
+
+def _auth_step(global_spec: GlobalCluster, locals_: list[LocalCluster]) -> Step:
+    host = derive(global_spec).primary_hostname
+    datasets: dict[str, dict[str, list[str]]] = {}
+    for local in locals_:
+        for dataset, services in _datasets(local).items():
+            merged = datasets.setdefault(dataset, {})
+            for service, tables in services.items():
+                merged[service] = sorted({*merged.get(service, []), *tables})
+    mappings = [{"service_name": svc, "table_name": t, "dataset": ds}
+                for ds, services in sorted(datasets.items()) for svc, tables in sorted(services.items())
+                for t in tables]
+    unregistered = [lc.name for lc in locals_ if lc.registry is None]
+    items = [f"in https://{host}/sticky_auth/flask_admin/ (auth admin, log in with Google)",
+             *[f"dataset {ds}" for ds in sorted(datasets)],
+             f"group {SERVICE_GROUP} with read and write on every dataset above: "
+             f"{', '.join(sorted(datasets)) or '(none)'}; add the CAVE service account to it",
+             *[f"service table: {m['service_name']} / {m['table_name']} → {m['dataset']}" for m in mappings],
+             *[f"cluster {name} has no registry: section yet: its datasets cannot be listed" for name in unregistered]]
+    admins = global_spec.services.auth.default_admins if global_spec.services.auth else []
+    items += [f"admin user {a.email} ({a.name})" for a in admins]
+    return Step("auth-data", f"Auth datasets, groups and service tables on {host}", "check",
+                "middle_auth_client decides access by these mappings; services need read/write on all datasets.",
+                items=items, values={"datasets": sorted(datasets), "groups": {SERVICE_GROUP: sorted(datasets)},
+                                     "service_tables": mappings, "admin_url": f"https://{host}/sticky_auth/flask_admin/"})
+
+
+def _info_step(global_spec: GlobalCluster, locals_: list[LocalCluster]) -> Step:
+    host = derive(global_spec).primary_hostname
+    volumes: list[dict[str, Any]] = []
+    stacks: list[dict[str, Any]] = []
+    for local in locals_:
+        if local.registry is None:
+            continue
+        for name, vol in sorted(local.registry.aligned_volumes.items()):
+            volumes.append({"name": name, "image_source": vol.image_source, "description": vol.description,
+                            "cluster": local.name})
+        for name, ds in sorted(local.registry.datastacks.items()):
+            stacks.append({
+                "name": name, "aligned_volume": ds.aligned_volume, "description": ds.description,
+                "segmentation_source": ds.segmentation_source or segmentation_source(local, ds.pcg_table),
+                "viewer_resolution": ds.viewer_resolution, "viewer_site": ds.viewer_site,
+                "synapse_table": ds.synapse_table, "soma_table": ds.soma_table, "cluster": local.name,
+            })
+    items = [f"in https://{host}/info/admin/ (info admin)"]
+    items += [f"aligned volume {v['name']}: image source {v['image_source']}, description {v['description']!r}"
+              for v in volumes]
+    for s in stacks:
+        extra = ", ".join(f"{k} {s[k]}" for k in ("viewer_resolution", "viewer_site", "synapse_table", "soma_table")
+                          if s[k] is not None)
+        items.append(f"datastack {s['name']}: aligned volume {s['aligned_volume']}, segmentation "
+                     f"{s['segmentation_source']}, description {s['description']!r}" + (f", {extra}" if extra else ""))
+    return Step("info-data", f"Info service entries on {host}", "check",
+                "Clients find images and segmentations of a datastack through the info service.",
+                items=items, values={"aligned_volumes": volumes, "datastacks": stacks})
+
+
+def _token_step(global_spec: GlobalCluster, clusters: list[ClusterSpec], facts: Facts) -> Step:
+    host = derive(global_spec).primary_hostname
+    targets: list[dict[str, str]] = []
+    statuses: list[StepStatus] = ["check"]
+    for spec in clusters:
+        for key in bootstrap_desired.secret_keys(spec):
+            if key in ("cave_token", "pmanagement_token"):
+                secret = secret_manager_name(spec, key)
+                statuses.append(facts.secret_status(spec.name, secret))
+                targets.append({"cluster": spec.name, "project": spec.gcp.project, "secret": secret,
+                                "status": statuses[-1]})
+    items = [f"create a service account in https://{host}/auth/admin/index.html#/service_account and add it to "
+             f"group {SERVICE_GROUP}",
+             *[f"store {{\"token\": \"...\"}} as Secret Manager secret {t['secret']} in {t['project']} "
+               f"(cluster {t['cluster']}; status: {t['status']})" for t in targets]]
+    return Step("service-token", "CAVE service-account token", _worst(statuses),
+                "Info, annotation, PCG and other services call each other with this token (P55: it can only "
+                "exist once auth runs).", items=items,
+                commands=[f"gcloud secrets versions add {t['secret']} --project {t['project']} --data-file=token.json"
+                          for t in targets], values={"secrets": targets})
+
+
+def _materialization_step(spec: LocalCluster, global_host: str) -> Step | None:
+    mat = spec.services.materializationengine
+    if mat is None or not mat.enabled or mat.health_aligned_volume is None:
+        return None
+    volume = mat.health_aligned_volume
+    datastack = mat.datastacks[0]
+    resolution = None
+    if spec.registry is not None and datastack in spec.registry.datastacks:
+        resolution = spec.registry.datastacks[datastack].viewer_resolution
+    script = (f"from caveclient import CAVEclient; "
+              f"c = CAVEclient({datastack!r}, server_address='https://{global_host}'); "
+              f"c.annotation.create_table(table_name='runbook_smoke_test', schema_name='bound_tag', "
+              f"description='runbook smoke test', voxel_resolution={resolution or [1, 1, 1]}); "
+              "print(c.annotation.get_tables())")
+    return Step(
+        "materialization-database", f"First materialization database ({volume})", "check",
+        "The materialize health check reads this aligned volume's database: without it the pods crash-loop (P23).",
+        items=[f"kubectl --context <daf-{spec.name}> port-forward deployment/materialize 8081:80",
+               "open http://localhost:8081/materialize/api/doc, authorize with an admin token, and run "
+               f"CREATE ANNOTATION DATABASE with aligned_volume_name {volume}",
+               f"first-table test: create a table in datastack {datastack} and list the tables (below)"],
+        commands=[f"python -c \"{script}\""],
+        values={"aligned_volume": volume, "datastack": datastack},
+    )
+
+
+def _rollback_step(spec: ClusterSpec) -> Step:
+    kept = [r for r in bootstrap_desired.desired(spec) if r.data]
+    return Step(
+        "rollback", "Rolling back, and what deleting the cluster leaves", "check",
+        "Reverting is a pull request; bootstrap never deletes, so data outlives the cluster.",
+        items=["roll back a change: `git revert <merge commit>` in a pull request; after the merge Argo CD syncs the "
+               "previous overlays (database migrations are not reverted: restore from a Cloud SQL backup if needed)",
+               "delete the cluster: remove environments/<cluster>.yaml in a pull request (its Argo CD Application "
+               "goes; workloads stay until you delete the GKE cluster), then delete GKE cluster "
+               f"daf-{spec.name} by hand",
+               *[f"left behind (data, delete by hand only on purpose): {r.key} in {r.project}" for r in kept]],
+        values={"data_resources": [{"key": r.key, "project": r.project} for r in kept]},
+    )
+
+
+def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: Facts) -> Runbook:
+    spec = specs[name]
+    steps: list[Step | None] = [_spec_step(spec, facts), _bootstrap_step(spec, facts), _dns_step(spec, facts)]
+    if isinstance(spec, GlobalCluster):
+        locals_ = _locals_of(spec, specs)
+        steps += [_oauth_step(spec, facts), _argocd_step(spec, root), _auth_step(spec, locals_),
+                  _token_step(spec, [spec, *locals_], facts), _info_step(spec, locals_)]
+    else:
+        global_spec = next((s for s in specs.values() if isinstance(s, GlobalCluster)
+                            and spec.global_server in derive(s).hostnames), None)
+        steps.append(_argocd_step(spec, root))
+        if global_spec is not None:
+            steps += [_auth_step(global_spec, [spec]), _token_step(global_spec, [spec], facts),
+                      _info_step(global_spec, [spec])]
+        steps.append(_materialization_step(spec, spec.global_server))
+    steps.append(_rollback_step(spec))
+    return Runbook(spec.name, spec.kind, facts.plans is not None, [s for s in steps if s is not None])
+
+
+# --------------------------------------------------------------------------- output
+
+MARK = {"done": "[x]", "todo": "[ ]", "check": "[ ]", "unknown": "[ ]"}
+LABEL = {"done": "done", "todo": "to do", "check": "check by hand", "unknown": "unknown (run with --online)"}
+
+
+def format_markdown(book: Runbook) -> str:
+    lines = [f"# Runbook: {book.cluster} ({book.kind} cluster)", "",
+             f"Generated by `python -m compiler runbook {book.cluster}` from environments/{book.cluster}.yaml"
+             + (" with live look-ups." if book.online else "; `--online` fills in what Google knows."), ""]
+    for i, step in enumerate(book.steps, 1):
+        lines += [f"## {i}. {MARK[step.status]} {step.title} ({LABEL[step.status]})", "", f"_{step.why}_", ""]
+        lines += [f"- {item}" for item in step.items]
+        if step.commands:
+            lines += ["", "```sh", *step.commands, "```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def as_json_data(book: Runbook) -> dict[str, Any]:
+    return asdict(book)
+
+
+def format_json(book: Runbook) -> str:
+    return json.dumps(as_json_data(book), indent=2, sort_keys=True) + "\n"
