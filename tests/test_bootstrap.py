@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from compiler.bootstrap import clients, gcp_common, providers
+from compiler.bootstrap import clients
 from compiler.bootstrap.desired import desired
 from compiler.load import load_environments
 from compiler.main import main
 from tests.fake_gcp.bigtable import FakeBigtable
+from tests.fake_gcp.cloud import serving
 from tests.fake_gcp.compute import FakeCompute
 from tests.fake_gcp.container import FakeContainer
 from tests.fake_gcp.dns import DnsFake
@@ -28,10 +29,9 @@ from tests.fake_gcp.iam import FakeIam
 from tests.fake_gcp.redis import FakeRedis
 from tests.fake_gcp.resourcemanager import FakeResourceManager
 from tests.fake_gcp.secretmanager import SecretManagerFake
-from tests.fake_gcp.server import write_credentials
 from tests.fake_gcp.sqladmin import SqlAdminFake
 from tests.fake_gcp.storage import StorageFake
-from tests.pubsub_emulator import pubsub_emulator
+from tests.pubsub_emulator import emulator_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = load_environments(REPO)
@@ -52,10 +52,7 @@ class Cloud:
                 for call in fake.calls if hasattr(call, "method")}
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with pubsub_emulator(tmp_path_factory.mktemp("pubsub")) as host:
-        yield host
+emulator = emulator_fixture()
 
 
 @pytest.fixture
@@ -65,24 +62,12 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: str) -> Ite
         "sqladmin": SqlAdminFake(), "storage": StorageFake(), "dns": DnsFake(), "secretmanager": SecretManagerFake(),
         "iam": FakeIam(), "resourcemanager": FakeResourceManager(), "firestore": FakeFirestore(),
     }
-    for fake in fakes.values():
-        fake.start()
-    for project in PROJECTS:
-        fakes["resourcemanager"].add_project(project)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS",
-                       str(write_credentials(tmp_path, fakes["compute"].url + "/token")))
-    for api, fake in fakes.items():
-        monkeypatch.setenv(clients.endpoint_variable(api), fake.url)
     # One emulator per module (it takes a second to start); only one test creates Pub/Sub resources.
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
-    monkeypatch.setenv(gcp_common.POLL_ENV, "0")
-    clients.credentials.cache_clear()
-    providers.reset()
-    yield Cloud(fakes)
-    providers.reset()
-    clients.credentials.cache_clear()
-    for fake in fakes.values():
-        fake.stop()
+    with serving(tmp_path, monkeypatch, fakes):
+        for project in PROJECTS:
+            fakes["resourcemanager"].add_project(project)
+        yield Cloud(fakes)
 
 
 @pytest.fixture
