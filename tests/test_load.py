@@ -83,8 +83,8 @@ CASES = [
     ("minnie", "global_server: global.cave-demo.org", "global_server: https://global.cave-demo.org",
      "global_server", 16, "is not valid: expected a bare lowercase host name like cave.example.org (no scheme, no "
      "path); drop the scheme prefix"),
-    ("minnie", "bucket: cave-demo-skeletons/minnie", "bucket: gs://cave-demo-skeletons/minnie", "gs://cave-demo-skeletons", 13,
-     "expected a bucket name without gs://"),
+    ("minnie", "bucket: cave-demo-skeletons/minnie", "bucket: gs://cave-demo-skeletons/minnie",
+     "gs://cave-demo-skeletons", 13, "expected a bucket name without gs://"),
     ("minnie", 'kubernetes_version: "1.31"', 'kubernetes_version: "1.25"', "kubernetes_version", 21,
      "kubernetes_version: Kubernetes 1.25 is not supported (use 1.30 to 1.37)"),
     ("minnie", "kind: local", "kind: locale", "kind: locale", 7, "kind must be 'global' or 'local', not 'locale'"),
