@@ -28,8 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from compiler import diff, kustomize, render  # noqa: E402
 from compiler import git as cgit  # noqa: E402
-from compiler import kustomize, render  # noqa: E402
 
 SERVICES = (
     "annotationengine", "materializationengine", "pychunkedgraph", "meshing", "l2cache", "skeletoncache",
@@ -225,6 +225,13 @@ def scenario(root: Path, name: str, runs: int, tool: kustomize.Kustomize) -> Non
     cpus = os.cpu_count() or 1
     naive_par, _ = median_run(naive_script(root, tool, cpus), runs)
     print(f"  ({name})")
+    reduced, full = diff.reduced_plans(root, "HEAD")
+    kept = sorted({base for bases in reduced.values() for base in bases})
+    reasons = sorted(set(full.values()))
+    print(
+        f"    reduced renders: {len(reduced)} clusters (kept {', '.join(kept) or '-'}); full: {len(full)}"
+        + (f" ({'; '.join(reasons)[:200]})" if reasons else "")
+    )
     print(f"    ours, cold cache            {cold:7.2f} s   peak {cold_peak} MiB")
     print(f"    ours, base side cached      {base_warm:7.2f} s   peak {base_peak} MiB")
     print(f"    ours, both sides cached     {warm:7.2f} s   peak {warm_peak} MiB")

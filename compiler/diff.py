@@ -1,7 +1,9 @@
 """Semantic diff of rendered clusters between a git ref and the working tree, object by object.
 
 Only clusters whose overlay inputs differ (content hash) are rendered; both sides render in parallel
-through the render cache. Objects are matched by cluster + api group/kind + namespace + name, with
+through the render cache. When a cluster's only changed inputs are service bases, just those bases are
+rendered, both sides in one kustomize process ("reduced renders", below; CAVE_GITOPS_FULL_RENDER=1 turns
+them off). Objects are matched by cluster + api group/kind + namespace + name, with
 kustomize hash suffixes of generated ConfigMaps/Secrets stripped (and references to them normalised),
 so a config edit is one content change, not a delete and an add. Values of Secrets and of ExternalSecret
 templates are never shown: only their key names and "value changed".
@@ -45,6 +47,7 @@ import dataclasses
 import difflib
 import html
 import json
+import os
 import re
 import tempfile
 from collections import defaultdict
@@ -537,6 +540,20 @@ def comparable_objects(old_text: str | None, new_text: str | None) -> tuple[list
     return objects(old_docs), objects(new_docs)
 
 
+def _add_unrendered(diff: ClusterDiff, unrendered: Sequence[tuple[str, str, str]]) -> ClusterDiff:
+    """The cluster's diff with the objects left out of a reduced render counted as unchanged."""
+    count: dict[str, int] = defaultdict(int)
+    for _, _, service in unrendered:
+        count[service] += 1
+    services = dict(diff.services)
+    for service in count:
+        status = services.get(service, "unchanged")
+        services[service] = status if status in ("unchanged", "changed") else "changed"
+    diff.services = dict(sorted(services.items()))
+    diff.unchanged_objects += len(unrendered)
+    return diff
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -547,9 +564,17 @@ def diff_sources(
     *,
     cache: render.RenderCache | None = None,
     workers: int | None = None,
+    reduced: bool | None = None,
 ) -> list[ClusterDiff]:
     """Diff the clusters of two trees (the old one may be a git commit, exported only where a
-    cluster's content hash differs); renders of both sides run in parallel."""
+    cluster's content hash differs); renders of both sides run in parallel. A cluster whose only
+    changed inputs are service bases is rendered reduced (compiler/reduced.py) unless `reduced` is False or
+    $CAVE_GITOPS_FULL_RENDER is set; compiler.reduced.REDUCED says what was done."""
+    from compiler import reduced as reduction  # it builds on this module's parsing helpers
+
+    if reduced is None:
+        reduced = not os.environ.get(reduction.FULL_RENDER_ENV)
+    reduction.REDUCED.reset()
     old_known, new_known = render.clusters_in(old), render.clusters_in(new)
     wanted = sorted(set(old_known) | set(new_known))
     if clusters:
@@ -570,33 +595,96 @@ def diff_sources(
         return hasher.overlay_hash(f"overlays/{cluster}", tool.version)
 
     result: dict[str, ClusterDiff] = {}
-    to_render: list[tuple[str, str]] = []  # (side, cluster)
+    pending: list[str] = []
     for cluster in wanted:
         same = cluster in old_known and cluster in new_known and key(old_hasher, cluster) == key(new_hasher, cluster)
         if same and not old_hasher.inputs(f"overlays/{cluster}").remotes:  # remote inputs: always render
             result[cluster] = ClusterDiff(cluster, "unchanged", rendered=False)
+        else:
+            pending.append(cluster)
+    plans: dict[str, reduction.Plan] = {}
+    planner = reduction.Planner(old, new, {"old": old_hasher, "new": new_hasher}, tool.version)
+    for cluster in pending:
+        if not (cluster in old_known and cluster in new_known):
             continue
-        to_render += [(side, cluster) for side, known in (("old", old_known), ("new", new_known)) if cluster in known]
-    jobs = {
-        (side, cluster): render.make_job(
-            old_hasher if side == "old" else new_hasher,
-            f"overlays/{cluster}" + (f" at {old.label}" if side == "old" else ""),
-            f"overlays/{cluster}",
-            Path("overlays") / cluster,  # relative until we know where the side's files are
-            tool.version,
-        )
-        for side, cluster in to_render
+        plan = planner.plan(cluster) if reduced else "reduced renders disabled"
+        if isinstance(plan, str):
+            reduction.REDUCED.full[cluster] = plan
+        else:
+            plans[cluster] = plan
+
+    def full_jobs(names: Sequence[str]) -> dict[tuple[str, str], render.RenderJob]:
+        return {
+            (side, cluster): render.make_job(
+                old_hasher if side == "old" else new_hasher,
+                f"overlays/{cluster}" + (f" at {old.label}" if side == "old" else ""),
+                f"overlays/{cluster}",
+                Path("overlays") / cluster,  # relative until we know where the side's files are
+                tool.version,
+            )
+            for cluster in names
+            for side, known in (("old", old_known), ("new", new_known))
+            if cluster in known
+        }
+
+    pair_jobs = {
+        c: render.RenderJob(f"overlays/{c} (reduced render)", Path("pairs") / c, p.key) for c, p in plans.items()
     }
+    jobs = full_jobs([c for c in pending if c not in plans])
     rendered = {slot: hit for slot, job in jobs.items() if (hit := render.from_cache(job, cache))}
-    misses = [slot for slot in jobs if slot not in rendered]
+    pairs = {c: hit for c, job in pair_jobs.items() if (hit := render.from_cache(job, cache))}
+    problems: list[Problem] = []
     with tempfile.TemporaryDirectory(prefix="cave-diff-base-") as tmp:
         # Only renders the cache does not have need the old side's files on disk.
-        old_dir = _checkout(old, old_hasher, [c for side, c in misses if side == "old"], Path(tmp))
-        todo = [
-            dataclasses.replace(jobs[slot], overlay=(old_dir if slot[0] == "old" else new.root) / jobs[slot].overlay)
-            for slot in misses
-        ]
-        rendered |= zip(misses, render.render_jobs(todo, tool, cache, workers), strict=True)
+        pair_misses = [c for c in pair_jobs if c not in pairs]
+        pair_dir = reduction.materialise([plans[c] for c in pair_misses], old, new, Path(tmp) / "reduced")
+
+        def full_todo(slots: Sequence[tuple[str, str]], where: Path) -> list[render.RenderJob]:
+            old_dir = _checkout(old, old_hasher, [c for side, c in slots if side == "old"], where)
+            return [
+                dataclasses.replace(jobs[s], overlay=(old_dir if s[0] == "old" else new.root) / jobs[s].overlay)
+                for s in slots
+            ]
+
+        misses = [slot for slot in jobs if slot not in rendered]
+        todo = [dataclasses.replace(pair_jobs[c], overlay=pair_dir[c]) for c in pair_misses]
+        todo += full_todo(misses, Path(tmp) / "full")
+        outcomes = render.render_jobs_settled(todo, tool, cache, workers)
+        for c, outcome in zip(pair_misses, outcomes[: len(pair_misses)], strict=True):
+            if isinstance(outcome, render.Rendered):
+                pairs[c] = outcome
+            else:
+                reduction.REDUCED.full[c] = f"reduced render failed: {'; '.join(p.message for p in outcome.problems)}"
+        for slot, outcome in zip(misses, outcomes[len(pair_misses) :], strict=True):
+            if isinstance(outcome, render.Rendered):
+                rendered[slot] = outcome
+            else:
+                problems.extend(outcome.problems)
+        split: dict[str, dict[str, str]] = {}
+        for c, pair in pairs.items():
+            sides = reduction.split_pair(pair.text)
+            if sides is None:
+                reduction.REDUCED.full[c] = "the sentinel namespace landed elsewhere than metadata.namespace"
+            else:
+                split[c] = sides
+        fallback = [c for c in plans if c not in split]
+        if fallback:  # render these in full after all (rare: a precondition kustomize saw differently)
+            extra = full_jobs(fallback)
+            jobs |= extra
+            rendered |= {slot: hit for slot, job in extra.items() if (hit := render.from_cache(job, cache))}
+            slots = [slot for slot in extra if slot not in rendered]
+            outcomes = render.render_jobs_settled(full_todo(slots, Path(tmp) / "fallback"), tool, cache, workers)
+            for slot, outcome in zip(slots, outcomes, strict=True):
+                if isinstance(outcome, render.Rendered):
+                    rendered[slot] = outcome
+                else:
+                    problems.extend(outcome.problems)
+    if problems:
+        raise UserError(problems)
+    for cluster, sides in split.items():
+        reduction.REDUCED.reduced[cluster] = plans[cluster].kept
+        old_objects, new_objects = comparable_objects(sides["old"], sides["new"])
+        result[cluster] = _add_unrendered(diff_cluster(cluster, old_objects, new_objects), plans[cluster].unrendered)
     for cluster in wanted:
         if cluster not in result:
             before, after = rendered.get(("old", cluster)), rendered.get(("new", cluster))
@@ -605,6 +693,31 @@ def diff_sources(
             )
             result[cluster] = diff_cluster(cluster, old_objects, new_objects)
     return [result[c] for c in wanted]
+
+
+def reduced_plans(root: Path, base: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Which changed clusters `diff` would render reduced (→ bases kept) and which in full (→ why); renders
+    nothing (for benchmarks and debugging)."""
+    from compiler import reduced as reduction
+
+    root = root.absolute()
+    _, commit = git.resolve_base(root, base)
+    old, new = render.GitSource(root, commit), render.worktree_source(root)
+    version = kustomize.find(root).version
+    hashers = {"old": render.InputHasher(old), "new": render.InputHasher(new)}
+    planner = reduction.Planner(old, new, hashers, version)
+    reduced: dict[str, tuple[str, ...]] = {}
+    full: dict[str, str] = {}
+    for cluster in sorted(set(render.clusters_in(old)) & set(render.clusters_in(new))):
+        overlay = f"overlays/{cluster}"
+        if hashers["old"].overlay_hash(overlay, version) == hashers["new"].overlay_hash(overlay, version):
+            continue
+        plan = planner.plan(cluster)
+        if isinstance(plan, str):
+            full[cluster] = plan
+        else:
+            reduced[cluster] = plan.kept
+    return reduced, full
 
 
 def _checkout(source: render.Source, hasher: render.InputHasher, clusters: Sequence[str], tmp: Path) -> Path:
@@ -628,6 +741,7 @@ def diff_ref(
     cache: render.RenderCache | None = None,
     use_cache: bool = True,
     workers: int | None = None,
+    reduced: bool | None = None,
 ) -> DiffResult:
     """Diff the working tree at root against a git ref (default: merge-base with origin/main, else HEAD)."""
     root = root.absolute()
@@ -636,9 +750,8 @@ def diff_ref(
         cache = render.default_cache(root)
     old = render.GitSource(root, commit)
     old.label = f"{label} ({commit[:12]})"
-    diffs = diff_sources(
-        old, render.worktree_source(root), clusters, cache=cache if use_cache else None, workers=workers
-    )
+    new = render.worktree_source(root)
+    diffs = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers, reduced=reduced)
     return DiffResult(label, commit, diffs)
 
 

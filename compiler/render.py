@@ -538,22 +538,33 @@ def render_jobs(
     workers: int | None = None,
 ) -> list[Rendered]:
     """Render every job, one kustomize process per overlay in parallel; all failures in one UserError."""
+    results = render_jobs_settled(jobs, tool, cache, workers)
+    problems = [p for r in results if isinstance(r, UserError) for p in r.problems]
+    if problems:
+        raise UserError(problems)
+    return [r for r in results if isinstance(r, Rendered)]
+
+
+def render_jobs_settled(
+    jobs: Sequence[RenderJob],
+    tool: kustomize.Kustomize,
+    cache: RenderCache | None,
+    workers: int | None = None,
+) -> list[Rendered | UserError]:
+    """Like render_jobs, but a failed job yields its UserError in its place instead of raising."""
     if not jobs:
         return []
     workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
-    problems: list[Problem] = []
-    results: list[Rendered] = []
+    results: list[Rendered | UserError] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_render_one, job, tool, cache) for job in jobs]
         for future in futures:
             try:
                 results.append(future.result())
             except UserError as err:
-                problems.extend(err.problems)
-    if cache is not None and any(not r.from_cache for r in results):
+                results.append(err)
+    if cache is not None and any(isinstance(r, Rendered) and not r.from_cache for r in results):
         cache.prune()
-    if problems:
-        raise UserError(problems)
     return results
 
 

@@ -2,6 +2,11 @@
 
 Each cluster's overlay inputs are hashed on both sides first; only clusters whose hashes differ are
 rendered (in parallel, through the render cache), so a one-cluster change costs one cluster's render.
+When only files of service bases (base/<service>/) changed, a cluster is rendered reduced: both sides
+in one kustomize process, only the changed bases (plus the overlay's own files, generators, components
+and the patches that can apply to them); objects of the other bases are identical on both sides and
+counted as unchanged. Any precondition that could make this differ from a full render falls back to
+the full render; set CAVE_GITOPS_FULL_RENDER=1 to always render in full.
 Objects are matched by cluster, kind, namespace and name; generated ConfigMaps/Secrets are matched
 without their kustomize hash suffix, so a config edit shows as a content change plus a note that the
 pods using it roll. Secret values (Secret data, ExternalSecret templates) are never printed.
