@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from compiler.errors import UserError
-from compiler.load import validation_problems
+from compiler.load import secret_problems, validation_problems
 from compiler.spec import Label, Model
 from compiler.yamlio import Document, load_document, to_plain
 
@@ -114,6 +114,9 @@ def load_settings(root: Path) -> LoadedSettings | None:
         raise UserError(problems)
     if not isinstance(doc.data, dict):
         raise UserError([*problems, doc.problem((), "gitops.yaml must be a YAML mapping (start with `argocd:`)")])
+    guarded, _values = secret_problems(doc)  # add-on `values:` land in Argo CD Applications: no secrets there
+    if guarded:  # the messages never quote the values
+        raise UserError([*problems, *guarded])
     try:
         settings = Settings.model_validate(to_plain(doc.data))
     except ValidationError as err:

@@ -357,3 +357,19 @@ def test_rendered_examples_hold_no_secret(kustomize_tool: object) -> None:
             assert (namespace, name) in produced, f"{cluster}: {render.describe(template.owner)} {path}: {name}"
             keys = cs.external_secret_keys[(namespace, name)]
             assert key is None or keys is None or key in keys, f"{cluster}: {path}: {name} has no key {key}"
+
+
+def test_gitops_yaml_is_guarded(tmp_path: Path) -> None:
+    """Add-on `values:` in gitops.yaml end up in Argo CD Applications: the same guard applies there."""
+    from compiler.errors import UserError
+    from compiler.settings import load_settings
+
+    token = "ghp_" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz"
+    text = (REPO / "gitops.yaml").read_text().replace(
+        "    version: 1.1.1", f"    version: 1.1.1\n    values: {{webhook: {{token: {token}}}}}", 1)
+    (tmp_path / "gitops.yaml").write_text(text)
+    with pytest.raises(UserError) as caught:
+        load_settings(tmp_path)
+    line = text.splitlines().index(f"    values: {{webhook: {{token: {token}}}}}") + 1
+    assert str(caught.value).startswith(f"gitops.yaml:{line}:31: addons.external_secrets.values.webhook.token ")
+    assert token not in str(caught.value)

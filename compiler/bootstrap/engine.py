@@ -149,11 +149,10 @@ def _row_for(resource: Resource, observed: dict[str, Any] | None, resolve: Resol
     return Row(resource, "exists", "none", observed=observed, message="; ".join(notes))
 
 
-def plan(resources: Iterable[Resource], provider_for: ProviderFor, ctx: Context | None = None,
-         offline: bool = False) -> Outcome:
+def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool = False) -> Outcome:
     """One row per resource; reads only."""
     resolve = Resolver()
-    ctx = ctx or Context(resolve=resolve, secret_value=_no_secrets)
+    ctx = Context(resolve=resolve, secret_value=_no_secrets)
     rows = []
     for resource in resources:
         if offline:
