@@ -194,9 +194,12 @@ def _datastore(spec: ClusterSpec) -> list[Resource]:
     """Firestore in Datastore mode (P49), where a service keeps state in it (nglstate's links, PCG, pmanagement)."""
     if not any("roles/datastore.user" in granted for granted in service_roles(spec).values()):
         return []
+    note = "the project's default database, in Datastore mode"
+    ngl = spec.services.nglstate if isinstance(spec, GlobalCluster) else None
+    if ngl is not None and ngl.enabled:
+        note += f"; nglstate keeps shortened links in its namespace {ngl.datastore_namespace}"
     return [Resource("datastore-database", "(default)", spec.gcp.project,
-                     {"location": spec.gcp.region, "type": "DATASTORE_MODE"},
-                     note="the project's default database, in Datastore mode")]
+                     {"location": spec.gcp.region, "type": "DATASTORE_MODE"}, note=note)]
 
 
 def service_roles(spec: ClusterSpec) -> dict[str, set[str]]:
