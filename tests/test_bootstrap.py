@@ -121,6 +121,7 @@ def test_fresh_project_creates_everything_in_order_then_is_a_no_op(
     code, data = plan_json(capsys, root, "global")
     assert code == 1
     statuses = {r["key"]: r["status"] for r in data["resources"]}
+    assert statuses.pop("project/cave-demo-global") == "exists"  # projects are made by people, with billing
     assert set(statuses.values()) == {"missing", "needs-operator"}
     assert not cloud.writes(), "a plan must not write"
 
@@ -132,7 +133,7 @@ def test_fresh_project_creates_everything_in_order_then_is_a_no_op(
     operator = {r.key for r in resources if r.kind == "secret" and r.params["value"] == "operator"}
     assert len(created) == len(set(created)), "a resource was created twice"
     # Node pools come with the GKE cluster and the postgres user with the Cloud SQL instance: found, not made.
-    implied = {k for k in keys if k.startswith("node-pool/")} | {"sql-user/postgres"}
+    implied = {k for k in keys if k.startswith("node-pool/")} | {"sql-user/postgres", "project/cave-demo-global"}
     assert set(keys) - set(created) == implied
     position = {key: i for i, key in enumerate(created)}
     for r in resources:
@@ -233,6 +234,10 @@ def test_data_resources_are_never_deleted_or_shrunk(cloud: Cloud, root: Path,
 
 def test_local_cluster_with_pubsub_emulator(cloud: Cloud, root: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = plan_json(capsys, root, "minnie")
+    rows = {r["key"]: r for r in data["resources"]}
+    grant = rows["bucket-iam-binding/cave-demo-minnie-uploads:roles/storage.objectAdmin:cloud-sql-instance"]
+    assert (grant["status"], grant["action"]) == ("missing", "create after sql-instance/cave-minnie-sql")
     code, out, err = run(capsys, root, "minnie", "--apply")
     assert code == 1 and "OPERATOR  secret/minnie-slack-api-token" in out
     created = created_keys(err)
@@ -249,6 +254,14 @@ def test_local_cluster_with_pubsub_emulator(cloud: Cloud, root: Path,
     # The static IP and Redis hosts are chosen by Google: the plan says what the spec should hold.
     address = next(r for r in data["resources"] if r["kind"] == "address")
     assert address["observed"]["address"]
+    # P52: dead-letter forwarding runs as the Pub/Sub service agent, whose address holds the project number.
+    rm = cloud.fakes["resourcemanager"]
+    agent = f"serviceAccount:service-{rm.number('cave-demo-minnie')}@gcp-sa-pubsub.iam.gserviceaccount.com"
+    granted = {b["role"] for b in rm.policies["cave-demo-minnie"]["bindings"] if agent in b["members"]}
+    assert granted == {"roles/pubsub.publisher", "roles/pubsub.subscriber"}
+    # The upload bucket: Cloud SQL's own account (read back from the instance) may import from it.
+    sql_account = "serviceAccount:p123-cave-minnie-sql@gcp-sa-cloud-sql.iam.gserviceaccount.com"
+    assert sql_account in cloud.fakes["storage"].members("cave-demo-minnie-uploads", "roles/storage.objectAdmin")
 
 
 def test_no_secret_value_in_any_output(cloud: Cloud, root: Path,
@@ -297,4 +310,4 @@ def test_runbook_online_reads_name_servers_and_secret_states(cloud: Cloud, root:
     secrets = {t["secret"]: t["status"] for t in book["service-token"]["values"]["secrets"]}
     assert secrets["global-cave-token"] == "done" and secrets["minnie-cave-token"] == "todo"
     assert book["service-token"]["status"] == "todo"
-    assert book["cloud-resources"]["values"]["counts"] == {"differs": 2, "exists": 36}  # static IP, Redis host
+    assert book["cloud-resources"]["values"]["counts"] == {"differs": 2, "exists": 37}  # static IP, Redis host

@@ -43,6 +43,7 @@ INSTANCE = Resource("sql-instance", "daf-minnie-sql", PROJECT,
 DATABASE = Resource("sql-database", "annotation", PROJECT, fields={"instance": "daf-minnie-sql"})
 USER = Resource("sql-user", "annotation-writer", PROJECT, fields={"instance": "daf-minnie-sql"},
                 params={"password_secret": "minnie-postgres-password"})
+SQL_ACCOUNT = "serviceAccount:p123-daf-minnie-sql@gcp-sa-cloud-sql.iam.gserviceaccount.com"  # the fake's
 
 
 def test_sql_instance_observe_missing_makes_no_write(sql: SqlAdminFake) -> None:
@@ -78,7 +79,7 @@ def test_sql_instance_create_sends_settings_and_waits(sql: SqlAdminFake) -> None
     assert progress and all("daf-minnie-sql" in line for line in progress)
     assert sql.instances[(PROJECT, "daf-minnie-sql")]["state"] == "RUNNABLE"
     assert sql.passwords[(PROJECT, "daf-minnie-sql", "postgres")] == PASSWORD
-    assert provider.observe(INSTANCE, context()) == dict(INSTANCE.fields)
+    assert provider.observe(INSTANCE, context()) == {**INSTANCE.fields, "service_account_member": SQL_ACCOUNT}
 
 
 def test_sql_instance_create_when_it_exists_is_success(sql: SqlAdminFake) -> None:
@@ -100,7 +101,8 @@ def test_sql_instance_differs(sql: SqlAdminFake) -> None:
     sql.add_instance(PROJECT, "daf-minnie-sql", region="us-central1", database_version="POSTGRES_9_6",
                      tier="db-custom-1-4096")
     observed = SqlProvider().observe(INSTANCE, context())
-    assert observed == {"region": "us-central1", "database_version": "POSTGRES_9_6", "tier": "db-custom-1-4096"}
+    assert observed == {"region": "us-central1", "database_version": "POSTGRES_9_6", "tier": "db-custom-1-4096",
+                        "service_account_member": SQL_ACCOUNT}
     assert sql.writes() == []
 
 

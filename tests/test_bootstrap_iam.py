@@ -270,3 +270,18 @@ def test_iam_client_plain_http_endpoint_off_loopback(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(clients, "credentials", lambda: AnonymousCredentials())
     client = gcp_iam.iam_client()  # no connection is made until the first call
     assert client.transport.grpc_channel is not None
+
+
+def test_project_is_read_never_created(fakes: Fakes) -> None:
+    """The project's number gives the Pub/Sub service agent; a missing project is an error, never created."""
+    fakes.rm.add_project("cave-demo-minnie")
+    provider = gcp_iam.IamProvider()
+    project = Resource("project", "cave-demo-minnie", "cave-demo-minnie")
+    number = fakes.rm.number("cave-demo-minnie")
+    agent = f"serviceAccount:service-{number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+    assert provider.observe(project, ctx()) == {"number": number, "pubsub_service_agent": agent}
+    missing = Resource("project", "no-such-project", "no-such-project")
+    assert provider.observe(missing, ctx()) is None
+    with pytest.raises(ProviderError, match="bootstrap never creates projects"):
+        provider.create(missing, ctx())
+    assert fakes.rm.writes() == []

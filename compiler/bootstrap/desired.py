@@ -7,8 +7,11 @@ What changes from CAVEdeployment's scripts, on purpose:
   celery broker uses `noeviction`, so queued tasks are never evicted (P53), the PCG cache `allkeys-lru`.
 - Cloud SQL: the spec's engine version (no POSTGRES_9_6, P54); the root password comes from Secret Manager
   and is never on a command line. Pods reach it through the Cloud SQL proxy: roles/cloudsql.client, not admin.
-- Pub/Sub: the skeleton dead-letter topic and queue have real names (P52); the L2 cache trigger
-  subscriptions exist whenever l2cache is enabled (not only when it was at launch time).
+- Pub/Sub: the skeleton dead-letter topic and queue have real names, and the Pub/Sub service agent gets the
+  publisher and subscriber roles dead-letter forwarding needs (P52); the L2 cache trigger subscriptions exist
+  whenever l2cache is enabled (not only when it was at launch time).
+- The materialization upload bucket grants the Cloud SQL instance's own service account objectAdmin, as
+  setup_materialization_bucket.sh did, but from the instance read back instead of a describe in a script.
 - Bigtable: SSD, manual scaling, exactly one cluster (replication off, P48).
 - Secret Manager holds every secret; values that are ours to choose are generated, the others are listed.
 
@@ -58,7 +61,8 @@ def _infrastructure(spec: ClusterSpec, names: Names) -> list[Resource]:
         {"name": pool.name, **_pool_fields(names.cluster_name, zone, pool)} for pool in spec.node_pools
     ]
     out = [
-        Resource("network", net, p, {"auto_create_subnetworks": False}),
+        Resource("project", p, p, note="must exist with billing; bootstrap reads its number, never creates it"),
+        Resource("network", net, p, {"auto_create_subnetworks": False}, depends=(f"project/{p}",)),
         Resource("subnet", sub, p, {"region": region, "network": net, "ip_cidr_range": str(spec.network.subnet_cidr)},
                  depends=(f"network/{net}",)),
         Resource("address", names.cluster_name, p, {"region": region},
@@ -164,13 +168,22 @@ def _pubsub(spec: LocalCluster, names: Names) -> list[Resource]:
         if names.pcg_edits_exchange in topics:
             sub(names.l2cache_trigger_queue, names.pcg_edits_exchange, 600, high)
             sub(names.l2cache_trigger_low_priority_queue, names.pcg_edits_exchange, 600, low)
+    grants: list[Resource] = []
     if "skeletoncache" in enabled:
         dead = names.skeleton_dead_letter_exchange
         topics += [dead, names.skeleton_low_priority_exchange, names.skeleton_high_priority_exchange]
         sub(names.skeleton_dead_letter_queue, dead, 180)
         sub(names.skeleton_low_priority_queue, names.skeleton_low_priority_exchange, 180, dead_letter=dead)
         sub(names.skeleton_high_priority_queue, names.skeleton_high_priority_exchange, 180, dead_letter=dead)
-    return [Resource("pubsub-topic", t, p) for t in topics] + subs
+        # Dead-letter forwarding runs as the Pub/Sub service agent: it must publish to the dead-letter topic
+        # and acknowledge on the source subscriptions (P52). Granted on the project; the agent's address
+        # holds the project number, read from the project.
+        agent = Ref(f"project/{p}", "pubsub_service_agent")
+        grants = [Resource("project-iam-binding", f"{p}:{role}:pubsub-service-agent", p,
+                           {"role": role, "member": agent}, depends=(f"project/{p}",),
+                           note="the Pub/Sub service agent, for dead-letter forwarding")
+                  for role in ("roles/pubsub.publisher", "roles/pubsub.subscriber")]
+    return [Resource("pubsub-topic", t, p) for t in topics] + subs + grants
 
 
 def _dns(spec: ClusterSpec, names: Names) -> list[Resource]:
@@ -239,6 +252,11 @@ def _buckets(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
     return list({b[0]: b for b in reversed(out)}.values())[::-1]  # first mention of each bucket wins
 
 
+def _upload_bucket(spec: ClusterSpec) -> str | None:
+    mat = spec.services.materializationengine if isinstance(spec, LocalCluster) else None
+    return mat.upload_bucket if mat is not None and mat.enabled else None
+
+
 def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
     p = spec.gcp.project
     out: list[Resource] = []
@@ -263,8 +281,15 @@ def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
                             {"account": email, "role": "roles/iam.workloadIdentityUser", "member": wi_member},
                             depends=(sa_key, f"gke-cluster/{names.cluster_name}"),
                             note=f"Workload Identity for Kubernetes ServiceAccount {namespace}/{ksa}"))
+    upload = _upload_bucket(spec)
     for bucket, project, location, role in _buckets(spec):
         out.append(Resource("bucket", bucket, project, {"location": location, "uniform_access": True}))
+        if bucket == upload:
+            sql = f"sql-instance/{spec.cloud_sql.instance}"
+            out.append(Resource("bucket-iam-binding", f"{bucket}:{BUCKET_ROLE}:cloud-sql-instance", project,
+                                {"bucket": bucket, "role": BUCKET_ROLE, "member": Ref(sql, "service_account_member")},
+                                depends=(f"bucket/{bucket}", sql),
+                                note="Cloud SQL imports the materialization uploads from it"))
         if role in roles:
             member = f"serviceAccount:{names.gcp_service_account(role)}"
             out.append(Resource("bucket-iam-binding", f"{bucket}:{BUCKET_ROLE}:{member}", project,

@@ -158,6 +158,10 @@ def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool
         if offline:
             rows.append(Row(resource, "offline", "create if missing"))
             continue
+        if not resolve.known(dict(resource.fields)):  # it names something that does not exist yet
+            waits = sorted({v.key for v in _refs(resource.fields.values())})
+            rows.append(Row(resource, "missing", f"create after {', '.join(waits)}"))
+            continue
         try:
             observed = provider_for(resource.kind).observe(resource, ctx)
         except ProviderError as exc:
@@ -165,6 +169,16 @@ def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool
             continue
         rows.append(_row_for(resource, observed, resolve))
     return Outcome(rows)
+
+
+def _refs(values: Iterable[Any]) -> Iterable[Ref]:
+    for value in values:
+        if isinstance(value, Ref):
+            yield value
+        elif isinstance(value, list):
+            yield from _refs(value)
+        elif isinstance(value, dict):
+            yield from _refs(value.values())
 
 
 def _no_secrets(project: str, secret: str) -> str:

@@ -81,7 +81,7 @@ class IamProvider:
     """Creates service accounts and adds IAM bindings (project-wide, and on a service account for Workload
     Identity); never removes a binding or changes an existing account."""
 
-    kinds = frozenset({"service-account", "project-iam-binding", "sa-iam-binding"})
+    kinds = frozenset({"project", "service-account", "project-iam-binding", "sa-iam-binding"})
     iam = cached_property(lambda self: iam_client())
     projects = cached_property(lambda self: rest_client("google.cloud.resourcemanager_v3", "ProjectsClient",
                                                         "resourcemanager"))
@@ -89,6 +89,8 @@ class IamProvider:
     # ------------------------------------------------------------------ Provider
 
     def observe(self, resource: Resource, ctx: Context) -> dict[str, Any] | None:
+        if resource.kind == "project":
+            return self._observe_project(resource)
         if resource.kind == "service-account":
             return self._observe_account(resource)
         role, member = str(ctx.resolve(resource.fields["role"])), str(ctx.resolve(resource.fields["member"]))
@@ -98,6 +100,9 @@ class IamProvider:
         return resolved(resource, ctx)
 
     def create(self, resource: Resource, ctx: Context) -> None:
+        if resource.kind == "project":
+            raise ProviderError(f"{resource.key}: project {resource.name} does not exist or this account cannot see "
+                                "it; create it (with billing) or get access first: bootstrap never creates projects")
         if resource.kind == "service-account":
             self._create_account(resource, ctx)
             return
@@ -125,6 +130,19 @@ class IamProvider:
 
     def _account_path(self, resource: Resource) -> str:
         return f"projects/{resource.project}/serviceAccounts/{account_email(resource.name, resource.project)}"
+
+    def _observe_project(self, resource: Resource) -> dict[str, Any] | None:
+        """The project's number and the Pub/Sub service agent derived from it (dead-letter forwarding acts as it).
+        Google answers 403 for a project that does not exist as for one the caller cannot see: both are None."""
+        try:
+            project = self.projects.get_project(name=f"projects/{resource.name}")
+        except (gexc.NotFound, gexc.Forbidden, gexc.PermissionDenied):
+            return None
+        except gexc.GoogleAPICallError as exc:
+            raise failed(resource.key, "reading", exc) from None
+        number = str(project.name).rsplit("/", 1)[-1]
+        return {"number": number,
+                "pubsub_service_agent": f"serviceAccount:service-{number}@gcp-sa-pubsub.iam.gserviceaccount.com"}
 
     def _observe_account(self, resource: Resource) -> dict[str, Any] | None:
         try:

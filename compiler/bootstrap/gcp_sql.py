@@ -37,8 +37,11 @@ class SqlProvider:
             instance = self._get_instance(resource, resource.project, resource.name)
             if instance is None:
                 return None
-            return {"region": instance.get("region", ""), "database_version": instance.get("databaseVersion", ""),
-                    "tier": instance.get("settings", {}).get("tier", "")}
+            observed = {"region": instance.get("region", ""), "database_version": instance.get("databaseVersion", ""),
+                        "tier": instance.get("settings", {}).get("tier", "")}
+            if instance.get("serviceAccountEmailAddress"):  # the instance's own account (imports/exports to GCS)
+                observed["service_account_member"] = f"serviceAccount:{instance['serviceAccountEmailAddress']}"
+            return observed
         instance_name = str(ctx.resolve(resource.fields["instance"]))
         collection = "databases" if resource.kind == "sql-database" else "users"
         items = self._list(resource, collection, instance_name)

@@ -12,6 +12,7 @@ short ids; providers build the full resource paths. Observed values use the same
 
 Kinds, their names and fields (every provider reads and returns exactly these keys):
 
+- project (project id): no fields; observed: number, pubsub_service_agent (never created: must exist)
 - network (VPC name): auto_create_subnetworks (False)
 - subnet: region, network, ip_cidr_range
 - address: region; outputs: address
@@ -19,7 +20,8 @@ Kinds, their names and fields (every provider reads and returns exactly these ke
   params: node_pools (node-pool fields + name each), kubernetes_version
 - node-pool: cluster, location, machine_type, disk_size_gb, min_nodes, max_nodes, preemptible,
   taints (list of "k=v:NoSchedule")
-- sql-instance: region, database_version, tier; params: root_password_secret
+- sql-instance: region, database_version, tier; params: root_password_secret;
+  observed also: service_account_member ("serviceAccount:<the instance's own service account>")
 - sql-database (database name): instance
 - sql-user (user name): instance; params: password_secret
 - redis (instance id): region, memory_size_gb, tier, network, redis_configs (dict); outputs: host

@@ -23,6 +23,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "dns-record": ("gcp_dns", "DnsProvider"),
     "dns-zone": ("gcp_dns", "DnsProvider"),
     "secret": ("gcp_secrets", "SecretsProvider"),
+    "project": ("gcp_iam", "IamProvider"),
     "service-account": ("gcp_iam", "IamProvider"),
     "project-iam-binding": ("gcp_iam", "IamProvider"),
     "sa-iam-binding": ("gcp_iam", "IamProvider"),

@@ -1,6 +1,7 @@
 """A fake of the Cloud Resource Manager v3 project IAM policy calls (REST/JSON, as `ProjectsClient` with
 `transport="rest"` sends them).
 
+GET  /v3/projects/{project}               the project (its name carries the project number)
 POST /v3/projects/{project}:getIamPolicy  body {"options": {"requestedPolicyVersion": 3}}
 POST /v3/projects/{project}:setIamPolicy  body {"policy": {"version", "etag", "bindings": [...]}}
 
@@ -28,6 +29,7 @@ class FakeResourceManager(FakeServer):
     race_next_set: bool = False
 
     def __post_init__(self) -> None:
+        self.route("GET", PROJECT, self.get_project)
         self.route("POST", PROJECT + ":getIamPolicy", self.get_policy)
         self.route("POST", PROJECT + ":setIamPolicy", self.set_policy)
 
@@ -36,6 +38,17 @@ class FakeResourceManager(FakeServer):
 
     def add_project(self, project: str, bindings: list[dict[str, Any]] | None = None) -> None:
         self.policies[project] = {"version": 1, "etag": self._etag(), "bindings": copy.deepcopy(bindings or [])}
+
+    def number(self, project: str) -> str:
+        """The project number Google would have given `project` (stable per fake)."""
+        return str(400000000000 + sorted(self.policies).index(project))
+
+    def get_project(self, request: Request) -> Response:
+        project = request.match["project"]
+        if project not in self.policies:
+            return error(403, f"The caller does not have permission on projects/{project} (or it may not exist).")
+        return 200, {"name": f"projects/{self.number(project)}", "projectId": project, "state": "ACTIVE",
+                     "displayName": project}
 
     def _etag(self) -> str:
         self.etag_counter += 1

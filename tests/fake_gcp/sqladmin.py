@@ -98,7 +98,7 @@ class SqlAdminFake(FakeServer):
             "settings": settings, "etag": "e1", "project": project, "name": name, "region": body["region"],
             "gceZone": body["region"] + "-b", "backendType": "SECOND_GEN", "instanceType": "CLOUD_SQL_INSTANCE",
             "connectionName": f"{project}:{body['region']}:{name}",
-            "serviceAccountEmailAddress": "p123-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com",
+            "serviceAccountEmailAddress": f"p123-{name}@gcp-sa-cloud-sql.iam.gserviceaccount.com",
             "selfLink": f"https://sqladmin.googleapis.com/v1/projects/{project}/instances/{name}",
             "ipAddresses": [{"type": "PRIMARY", "ipAddress": "203.0.113.7"}],
             "createTime": NOW,
