@@ -1138,8 +1138,9 @@ class _Mapper:
             self.note("secret", var, f"{name} -> secrets.{key}: Secret Manager secret {secret}{detail}")
             self.reported.add(name)
         if block.entries:
-            self.note("secret", None, f"upload their values with `python -m compiler bootstrap {self.name} "
-                                      f"--secrets-from {self.display}` (planned) or `gcloud secrets versions add`")
+            self.note("secret", None, f"upload their values with `gcloud secrets versions add NAME --data-file=-`; "
+                                      f"`python -m compiler bootstrap {self.name}` generates the random ones and "
+                                      "lists the rest")
         for key, where in FILE_SECRETS[self.kind].items():
             self.note("secret", None, f"secrets.{key}: Secret Manager secret {secret_manager_name(spec, key)}, "
                                       f"from the file {where.replace('<env>', self.name)} (not in the env file)")
@@ -1359,7 +1360,7 @@ def import_env(root: Path, path: Path, display: str, kind: Kind, *, name: str | 
     if secrets.entries:
         services_at = next(i for i, e in enumerate(tree.entries) if e.key == "services")
         tree.entries.insert(services_at, Entry("secrets", secrets, above=[
-            "Secret Manager secret names (never values); `bootstrap --secrets-from` (planned) uploads the values"]))
+            "Secret Manager secret names (never values); `bootstrap` creates them and lists the values to add"]))
     mapper.classify()
     header = [f"{kind.capitalize()} CAVE cluster {spec_name}, imported by `python -m compiler import-env` from "
               f"{path.name}.", f"Review every `{TODO}` comment: each marks a value the env file could not settle."]

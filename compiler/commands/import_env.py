@@ -8,7 +8,7 @@ typed YAML; `$(gcloud ...)` look-ups (static IP, Redis hosts) become bootstrap's
 spec needs get a placeholder marked `TODO(import)`.
 
 Secret values are never copied: each secret variable becomes a Secret Manager *name* under `secrets:`
-(default <cluster>-<key>); `bootstrap CLUSTER --secrets-from FILE.sh` (planned) will upload the values.
+(default <cluster>-<key>); `bootstrap CLUSTER` creates them, generates the random ones and lists the rest.
 
 Import the global cluster first: a local spec's global_server must be a hostname of a global spec in
 environments/. The spec is validated (model, rules, and once more as a file beside the other specs) before it
