@@ -28,8 +28,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler import diff, kustomize, render  # noqa: E402
 from compiler import git as cgit  # noqa: E402
+from compiler.diff.engine import reduced_plans  # noqa: E402
+from compiler.render import kustomize  # noqa: E402
+from compiler.render.cache import default_cache  # noqa: E402
+from compiler.render.jobs import render_clusters  # noqa: E402
+from compiler.render.sources import GitSource, list_clusters  # noqa: E402
 
 SERVICES = (
     "annotationengine", "materializationengine", "pychunkedgraph", "meshing", "l2cache", "skeletoncache",
@@ -210,9 +214,9 @@ def median_run(
 def warm_base(root: Path) -> None:
     """Render HEAD's clusters into root's cache, as CI's run on main leaves it (not timed)."""
     with tempfile.TemporaryDirectory(prefix="cave-bench-head-") as tmp:
-        head = render.GitSource(root, cgit.resolve_base(root, "HEAD")[1])
+        head = GitSource(root, cgit.resolve_base(root, "HEAD")[1])
         head.export(head.files_under(""), Path(tmp))
-        render.render_clusters(Path(tmp), render.list_clusters(Path(tmp)), cache=render.default_cache(root))
+        render_clusters(Path(tmp), list_clusters(Path(tmp)), cache=default_cache(root))
 
 
 def scenario(root: Path, name: str, runs: int, tool: kustomize.Kustomize) -> None:
@@ -225,7 +229,7 @@ def scenario(root: Path, name: str, runs: int, tool: kustomize.Kustomize) -> Non
     cpus = os.cpu_count() or 1
     naive_par, _ = median_run(naive_script(root, tool, cpus), runs)
     print(f"  ({name})")
-    reduced, full = diff.reduced_plans(root, "HEAD")
+    reduced, full = reduced_plans(root, "HEAD")
     kept = sorted({base for bases in reduced.values() for base in bases})
     reasons = sorted(set(full.values()))
     print(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from compiler import kustomize
+from compiler.render import kustomize
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

@@ -10,9 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from compiler import argocd, kustomize, overlays, render, validate
-from compiler.load import load_all
+from compiler.build import argocd, overlays
 from compiler.main import main
+from compiler.render import kustomize
+from compiler.render.jobs import render_cluster
+from compiler.render.manifests import parse_objects
+from compiler.spec.load import load_all
+from compiler.validate.engine import validate_objects
+from compiler.validate.schemas import Schemas
 
 REPO = Path(__file__).resolve().parent.parent
 CRDS = REPO.parent / "shared" / "schemas" / "crds"
@@ -34,7 +39,7 @@ def run(repo: Path, *args: str) -> int:
 
 def argocd_objects(root: Path) -> list[dict[str, Any]]:
     """overlays/argocd rendered by real kustomize, as `kubectl apply -k` and Argo CD see it."""
-    return render.parse_objects(kustomize.build(root / "overlays" / "argocd", root))
+    return parse_objects(kustomize.build(root / "overlays" / "argocd", root))
 
 
 def wave(obj: dict[str, Any]) -> int:
@@ -203,13 +208,13 @@ def test_cluster_named_argocd_is_rejected(repo: Path, capsys: pytest.CaptureFixt
 def test_argocd_objects_validate_against_the_crd_schemas() -> None:
     objects = argocd_objects(REPO)
     assert {o["kind"] for o in objects} == {"AppProject", "Application", "ConfigMap"}
-    schemas = validate.Schemas.from_options(CRDS, [])
-    assert validate.validate_objects("argocd", objects, "1.31", schemas) == []
+    schemas = Schemas.from_options(CRDS, [])
+    assert validate_objects("argocd", objects, "1.31", schemas) == []
 
     broken = yaml.safe_load(yaml.safe_dump(applications(objects)["cave-minnie"]))
     broken["spec"]["syncPolicy"]["automated"]["selfheal"] = True
     broken["spec"]["destination"]["namespace"] = 7
-    findings = validate.validate_objects("argocd", [broken], "1.31", schemas)
+    findings = validate_objects("argocd", [broken], "1.31", schemas)
     assert {f.rule for f in findings} == {"crd-schema"} and len(findings) == 2, findings
 
 
@@ -267,7 +272,7 @@ def test_project_allows_exactly_what_the_applications_deploy() -> None:
                       "ClusterSecretStore", "ClusterIssuer", "StorageClass", "PriorityClass", "IngressClass",
                       "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService"}
     for cluster in ("global", "minnie", "fanc"):
-        for obj in render.render_cluster(REPO, cluster).objects:
+        for obj in render_cluster(REPO, cluster).objects:
             if obj["kind"] in cluster_scoped:
                 group = obj["apiVersion"].rpartition("/")[0]
                 assert (group, obj["kind"]) in whitelisted, obj["kind"]
@@ -275,7 +280,7 @@ def test_project_allows_exactly_what_the_applications_deploy() -> None:
 
 def test_external_secrets_add_on_is_what_the_secret_store_uses() -> None:
     apps = applications(argocd_objects(REPO))
-    store = next(o for o in render.render_cluster(REPO, "minnie").objects if o["kind"] == "ClusterSecretStore")
+    store = next(o for o in render_cluster(REPO, "minnie").objects if o["kind"] == "ClusterSecretStore")
     ref = store["spec"]["provider"]["gcpsm"]["auth"]["workloadIdentity"]["serviceAccountRef"]
     eso = apps["cave-minnie-external-secrets"]
     assert eso["spec"]["destination"]["namespace"] == ref["namespace"]
@@ -358,7 +363,7 @@ def _referenced(pod_spec: dict[str, Any]) -> tuple[set[str], set[str]]:
 
 
 def test_migration_job_is_a_sync_hook_between_its_configs_and_the_workloads() -> None:
-    objects = render.render_cluster(REPO, "minnie").objects
+    objects = render_cluster(REPO, "minnie").objects
     job = next(o for o in objects if o["kind"] == "Job" and o["metadata"]["name"] == "materialize-db-migration")
     annotations = job["metadata"]["annotations"]
     assert annotations[HOOK] == "Sync"  # not PreSync: that runs before the configs below exist

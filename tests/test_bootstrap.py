@@ -17,8 +17,8 @@ import pytest
 
 from compiler.bootstrap import clients
 from compiler.bootstrap.desired import desired
-from compiler.load import load_environments
 from compiler.main import main
+from compiler.spec.load import load_environments
 from tests.fake_gcp.bigtable import FakeBigtable
 from tests.fake_gcp.cloud import serving
 from tests.fake_gcp.compute import FakeCompute

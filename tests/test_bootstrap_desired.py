@@ -13,8 +13,8 @@ import yaml
 
 from compiler.bootstrap.desired import desired, order
 from compiler.bootstrap.model import Ref, Resource
-from compiler.derive import derive
-from compiler.load import load_environments
+from compiler.build.derive import derive
+from compiler.spec.load import load_environments
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = load_environments(REPO)

@@ -17,14 +17,18 @@ from typing import Any
 
 import pytest
 
-from compiler import bot, github, kustomize, semver
+from compiler import github
+from compiler.bot.images import Registry
+from compiler.bot.pulls import Bot, Options
+from compiler.bot.upstream import BOT_EMAIL, BOT_NAME, UPSTREAMS, Upstream
 from compiler.errors import UserError
 from compiler.main import main
-from compiler.registry import Registry
+from compiler.render import kustomize
+from compiler.spec import semver
 from tests.fake_github import TOKEN, FakeGitHub, UpstreamRepo
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA, ANNOTATION, MATERIALIZE = (bot.UPSTREAMS[s] for s in ("emannotationschemas", "annotationengine",
+SCHEMA, ANNOTATION, MATERIALIZE = (UPSTREAMS[s] for s in ("emannotationschemas", "annotationengine",
                                                               "materializationengine"))
 HUMAN_ID = ("-c", "user.name=Dana Reviewer", "-c", "user.email=dana@example.org")
 
@@ -93,12 +97,12 @@ class World:
         if image:
             self.hub.push(image, tag.removeprefix("v"))
 
-    def bot(self, upstream_url: str | None = None, max_wait: float = 30.0) -> bot.Bot:
+    def bot(self, upstream_url: str | None = None, max_wait: float = 30.0) -> Bot:
         retry = github.Retry(max_wait=max_wait, sleep=self.sleeps.append)
-        options = bot.Options(repo=self.gh.repo, retry=retry)
+        options = Options(repo=self.gh.repo, retry=retry)
         fast = {"seconds_between_requests": 0, "seconds_between_writes": 0}
-        return bot.Bot(self.clone, options, github.client(self.gh.api_url, TOKEN, **fast),
-                       bot.Upstream(github.client(upstream_url or self.gh.api_url, None, **fast), options.upstreams,
+        return Bot(self.clone, options, github.client(self.gh.api_url, TOKEN, **fast),
+                       Upstream(github.client(upstream_url or self.gh.api_url, None, **fast), options.upstreams,
                                     retry),
                        Registry(self.hub.url, retry), out=self.said.append)
 
@@ -206,7 +210,7 @@ def test_first_run_opens_one_pr_second_run_is_a_no_op(world: World) -> None:
     assert "newTag: v4.24.0" in w.show("cave-bot/materialize", "overlays/minnie/kustomization.yaml")
     assert "newTag: v4.24.0" in w.show("cave-bot/materialize", "overlays/fanc/kustomization.yaml")
     log = git(w.remote, "log", "--format=%an <%ae>|%s", "main..cave-bot/materialize").splitlines()
-    assert log == [f"{bot.BOT_NAME} <{bot.BOT_EMAIL}>|Bump materialize to 4.24.0"]
+    assert log == [f"{BOT_NAME} <{BOT_EMAIL}>|Bump materialize to 4.24.0"]
 
     body = pr["body"]
     assert body.startswith("<!-- cave-bot:set fanc/materializationengine=4.24.0,minnie/materializationengine=4.24.0")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import overlays
+from compiler.build import overlays
 from compiler.main import main
 
 REPO = Path(__file__).resolve().parent.parent

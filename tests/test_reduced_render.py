@@ -12,8 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from compiler import diff, kustomize, reduced, render
+from compiler.diff import reduced
+from compiler.diff.engine import diff_ref
+from compiler.diff.model import DiffResult
+from compiler.diff.report import format_json, format_text
 from compiler.errors import UserError
+from compiler.render import kustomize
+from compiler.render.cache import RenderCache
+from compiler.render.jobs import STATS
 from tests.fixtures_render import GitRepo, kustomize_tool, make_repo, npm_kustomize, write_tree
 
 __all__ = ["kustomize_tool", "npm_kustomize"]
@@ -56,15 +62,15 @@ def _edit(repo: GitRepo, rel: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def both_ways(repo: GitRepo) -> tuple[diff.DiffResult, dict[str, tuple[str, ...]], dict[str, str]]:
+def both_ways(repo: GitRepo) -> tuple[DiffResult, dict[str, tuple[str, ...]], dict[str, str]]:
     """The diff with reduced renders and without; asserts they are identical; (result, reduced, full)."""
-    with_reduced = diff.diff_ref(repo.root, "HEAD", use_cache=False, reduced=True)
+    with_reduced = diff_ref(repo.root, "HEAD", use_cache=False, reduced=True)
     taken, full = dict(reduced.REDUCED.reduced), dict(reduced.REDUCED.full)
-    plain = diff.diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
+    plain = diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
     assert not reduced.REDUCED.reduced
     assert with_reduced == plain
-    assert diff.format_json(with_reduced) == diff.format_json(plain)
-    assert diff.format_text(with_reduced) == diff.format_text(plain)
+    assert format_json(with_reduced) == format_json(plain)
+    assert format_text(with_reduced) == format_text(plain)
     return with_reduced, taken, full
 
 
@@ -158,28 +164,28 @@ def test_clash_with_an_unrendered_object_is_not_hidden(repo: GitRepo) -> None:
     _edit(repo, f"{MATERIALIZE}/kustomization.yaml", "  - hpa.yaml\n", "  - hpa.yaml\n  - dup.yaml\n")
     for use_reduced in (True, False):
         with pytest.raises(UserError):
-            diff.diff_ref(repo.root, "HEAD", use_cache=False, reduced=use_reduced)
+            diff_ref(repo.root, "HEAD", use_cache=False, reduced=use_reduced)
         assert not reduced.REDUCED.reduced
 
 
 def test_env_switch_and_cache_key(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 2", "replicas: 3")
     monkeypatch.setenv(reduced.FULL_RENDER_ENV, "1")
-    plain = diff.diff_ref(repo.root, "HEAD", use_cache=False)
+    plain = diff_ref(repo.root, "HEAD", use_cache=False)
     assert not reduced.REDUCED.reduced
     monkeypatch.delenv(reduced.FULL_RENDER_ENV)
-    cache = render.RenderCache(repo.root / ".cache" / "test-reduced")
-    before = render.STATS.cache_hits
-    first = diff.diff_ref(repo.root, "HEAD", cache=cache)
+    cache = RenderCache(repo.root / ".cache" / "test-reduced")
+    before = STATS.cache_hits
+    first = diff_ref(repo.root, "HEAD", cache=cache)
     assert set(reduced.REDUCED.reduced) == set(LOCALS)
-    second = diff.diff_ref(repo.root, "HEAD", cache=cache)
-    assert render.STATS.cache_hits - before == len(LOCALS)  # the pair renders came from the cache
+    second = diff_ref(repo.root, "HEAD", cache=cache)
+    assert STATS.cache_hits - before == len(LOCALS)  # the pair renders came from the cache
     assert first == second == plain
     # Another edit of the same base: a different key, rendered afresh, still identical to the full way.
     _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 3", "replicas: 4")
-    third = diff.diff_ref(repo.root, "HEAD", cache=cache)
-    assert render.STATS.cache_hits - before == len(LOCALS)
-    assert third == diff.diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
+    third = diff_ref(repo.root, "HEAD", cache=cache)
+    assert STATS.cache_hits - before == len(LOCALS)
+    assert third == diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
 
 
 PATCH_TREE = {

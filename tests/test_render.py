@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from compiler import kustomize, render
 from compiler.errors import UserError
 from compiler.main import main
+from compiler.render import kustomize
+from compiler.render.cache import RenderCache
+from compiler.render.hashing import content_hash
+from compiler.render.jobs import STATS, object_set, render_cluster, render_clusters
+from compiler.render.manifests import describe, field_path, object_id, parse_objects, sorted_objects
+from compiler.render.sources import list_clusters
 from tests.fixtures_render import kustomize_tool, overlay, service_base, two_cluster_files, write_tree
 
 __all__ = ["kustomize_tool"]
@@ -37,11 +42,11 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _hash(root: Path, cluster: str = "minnie", version: str = "5.5.0") -> str:
-    return render.content_hash(root / "overlays" / cluster, version, root)
+    return content_hash(root / "overlays" / cluster, version, root)
 
 
 def test_render_cluster_prints_kustomize_output_as_is(tree: Path, kustomize_tool: object) -> None:
-    rendered = render.render_cluster(tree, "minnie", use_cache=False)
+    rendered = render_cluster(tree, "minnie", use_cache=False)
     expected = kustomize.find(tree).build(tree / "overlays/minnie")
     assert rendered.text == expected
     assert "nodeSelector" in rendered.text  # the component was applied
@@ -52,7 +57,7 @@ def test_render_cluster_prints_kustomize_output_as_is(tree: Path, kustomize_tool
 def test_render_command_writes_stdout(tree: Path, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
     assert main(["-C", str(tree), "render", "minnie"]) == 0
     out = capsys.readouterr().out
-    assert out == render.render_cluster(tree, "minnie").text
+    assert out == render_cluster(tree, "minnie").text
 
 
 def test_render_unknown_cluster_lists_known(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,7 +70,7 @@ def test_clusters_need_a_spec_and_an_overlay(tree: Path) -> None:
     (tree / "overlays/argocd").mkdir()
     (tree / "overlays/argocd/kustomization.yaml").write_text("resources: []\n")
     (tree / "environments/pinky.yaml").unlink()
-    assert render.list_clusters(tree) == ["minnie"]
+    assert list_clusters(tree) == ["minnie"]
 
 
 def test_hash_is_stable_and_independent_of_location(tree: Path, tmp_path: Path) -> None:
@@ -113,21 +118,21 @@ def test_hash_of_missing_reference_differs(tree: Path) -> None:
 
 
 def test_cache_reuses_renders(tree: Path, kustomize_tool: object) -> None:
-    cache = render.RenderCache(tree / ".cache/cave-gitops/renders")
-    stats_before = (render.STATS.renders, render.STATS.cache_hits)
-    first = render.render_clusters(tree, ["minnie", "pinky"])
-    second = render.render_clusters(tree, ["minnie", "pinky"])
-    assert (render.STATS.renders - stats_before[0], render.STATS.cache_hits - stats_before[1]) == (2, 2)
+    cache = RenderCache(tree / ".cache/cave-gitops/renders")
+    stats_before = (STATS.renders, STATS.cache_hits)
+    first = render_clusters(tree, ["minnie", "pinky"])
+    second = render_clusters(tree, ["minnie", "pinky"])
+    assert (STATS.renders - stats_before[0], STATS.cache_hits - stats_before[1]) == (2, 2)
     assert not first["minnie"].from_cache and second["minnie"].from_cache
     assert first["minnie"].text == second["minnie"].text
     assert cache.get(first["minnie"].key) == first["minnie"].text
     (tree / "overlays/minnie/configs/guidebook.cfg").write_text("LOG_LEVEL=debug\n")
-    third = render.render_clusters(tree, ["minnie"])
+    third = render_clusters(tree, ["minnie"])
     assert not third["minnie"].from_cache
 
 
 def test_cache_prunes_least_recently_used(tmp_path: Path) -> None:
-    cache = render.RenderCache(tmp_path, max_entries=2)
+    cache = RenderCache(tmp_path, max_entries=2)
     for i, key in enumerate(["aa1", "bb2", "cc3"]):
         cache.put(key, f"text {i}")
         os.utime(tmp_path / key[:2] / f"{key}.yaml", (1000 + i, 1000 + i))
@@ -137,8 +142,8 @@ def test_cache_prunes_least_recently_used(tmp_path: Path) -> None:
 
 
 def test_object_set_is_sorted(tree: Path, kustomize_tool: object) -> None:
-    pairs = render.object_set(render.render_clusters(tree, ["pinky", "minnie"]))
-    keys = [(c, render.object_id(o)) for c, o in pairs]
+    pairs = object_set(render_clusters(tree, ["pinky", "minnie"]))
+    keys = [(c, object_id(o)) for c, o in pairs]
     assert keys == sorted(keys) and {c for c, _ in keys} == {"minnie", "pinky"}
 
 
@@ -146,7 +151,7 @@ def test_all_render_failures_reported_at_once(tree: Path, kustomize_tool: object
     for cluster in ("minnie", "pinky"):
         (tree / f"overlays/{cluster}/kustomization.yaml").write_text("resources: [missing.yaml]\n")
     with pytest.raises(UserError) as err:
-        render.render_clusters(tree, ["minnie", "pinky"], use_cache=False)
+        render_clusters(tree, ["minnie", "pinky"], use_cache=False)
     assert [p.path for p in err.value.problems] == ["minnie", "pinky"]
     assert all("kustomize build failed" in p.message for p in err.value.problems)
 
@@ -156,7 +161,7 @@ def test_many_clusters_render_in_parallel(tmp_path: Path, kustomize_tool: object
     for i in range(6):
         files |= overlay(f"c{i}", {"guidebook": f"v{i}"})
     write_tree(tmp_path, files)
-    rendered = render.render_clusters(tmp_path, render.list_clusters(tmp_path), use_cache=False, workers=3)
+    rendered = render_clusters(tmp_path, list_clusters(tmp_path), use_cache=False, workers=3)
     assert sorted(rendered) == [f"c{i}" for i in range(6)]
     for i in range(6):
         assert f"ghcr.io/cave/guidebook:v{i}" in rendered[f"c{i}"].text
@@ -168,20 +173,20 @@ def test_sorted_objects_and_ids() -> None:
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "x"}},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "namespace": "x"}},
     ]
-    assert [render.object_id(o) for o in render.sorted_objects(objs)] == [
+    assert [object_id(o) for o in sorted_objects(objs)] == [
         ("", "Service", "x", "a"),
         ("apps", "Deployment", "x", "a"),
         ("apps", "Deployment", "x", "b"),
     ]
-    assert render.describe(objs[0]) == "Deployment/x/b"
-    assert render.field_path(["metadata", "annotations", "argocd.argoproj.io/sync-wave"]) == (
+    assert describe(objs[0]) == "Deployment/x/b"
+    assert field_path(["metadata", "annotations", "argocd.argoproj.io/sync-wave"]) == (
         'metadata.annotations["argocd.argoproj.io/sync-wave"]'
     )
-    assert render.field_path(["spec", "containers", 0, "image"]) == "spec.containers[0].image"
+    assert field_path(["spec", "containers", 0, "image"]) == "spec.containers[0].image"
 
 
 def test_yaml_keeps_timestamps_and_equals_as_strings() -> None:
-    [doc] = render.parse_objects("kind: ConfigMap\ndata: {day: 2024-01-02, eq: =}\n")
+    [doc] = parse_objects("kind: ConfigMap\ndata: {day: 2024-01-02, eq: =}\n")
     assert doc["data"] == {"day": "2024-01-02", "eq": "="}
 
 

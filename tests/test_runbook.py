@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from compiler.bootstrap.desired import desired
-from compiler.derive import derive
-from compiler.load import load_environments
+from compiler.build.derive import derive
 from compiler.main import main
+from compiler.spec.load import load_environments
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = load_environments(REPO)

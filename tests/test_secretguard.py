@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 
-from compiler import render, secretguard, validate
-from compiler.load import load_environments, spec_files
 from compiler.main import main
-from compiler.yamlio import load_document
+from compiler.render.jobs import render_clusters
+from compiler.render.manifests import describe, field_path, load_yaml_documents, object_id
+from compiler.render.sources import list_clusters
+from compiler.spec import secretguard
+from compiler.spec.load import load_environments, spec_files
+from compiler.spec.yamlio import load_document
+from compiler.validate.rules import ClusterSet, PodTemplate, rule_plaintext_secret, rule_secret_in_git
 from tests.fixtures_render import kustomize_tool
 from tests.test_load import build_errors, edit, line_of, repo
 
@@ -197,7 +201,7 @@ def _strings(node: Any) -> Iterator[tuple[str | None, str]]:
 
 
 def test_example_specs_have_no_false_positive() -> None:
-    from compiler.load import secret_problems
+    from compiler.spec.load import secret_problems
 
     for file in spec_files(REPO):
         doc, problems = load_document(file, file.name)
@@ -214,7 +218,7 @@ def test_committed_overlays_have_no_false_positive() -> None:
         text = path.read_text()
         assert [(n, h) for n, _, h in secretguard.check_text(text)] == [], path
         if path.suffix == ".yaml":
-            for doc in render.load_yaml_documents(text):
+            for doc in load_yaml_documents(text):
                 assert [s for _, s in _strings(doc) if secretguard.scan(s)] == [], path
 
 
@@ -312,9 +316,9 @@ def test_check_refuses_a_spec_with_a_secret(repo: Path, capsys: pytest.CaptureFi
 # --------------------------------------------------------------------------- rendered output, end to end
 
 
-def _workload_secret_refs(template: validate.PodTemplate) -> Iterator[tuple[str, str, str | None]]:
+def _workload_secret_refs(template: PodTemplate) -> Iterator[tuple[str, str, str | None]]:
     """(field path, Secret name, key or None) of every Secret a pod template reads."""
-    base = render.field_path([*template.path, "spec"])
+    base = field_path([*template.path, "spec"])
     for i, volume in enumerate(template.spec.get("volumes") or []):
         if "secret" in volume:
             yield f"{base}.volumes[{i}]", volume["secret"]["secretName"], None
@@ -332,29 +336,29 @@ def _workload_secret_refs(template: validate.PodTemplate) -> Iterator[tuple[str,
 
 
 def test_rendered_examples_hold_no_secret(kustomize_tool: object) -> None:
-    clusters = render.list_clusters(REPO)
+    clusters = list_clusters(REPO)
     assert set(clusters) >= {"global", "minnie", "fanc"}
-    rendered = render.render_clusters(REPO, clusters, use_cache=False)
+    rendered = render_clusters(REPO, clusters, use_cache=False)
     for cluster in clusters:
         objects = rendered[cluster].objects
-        cs = validate.ClusterSet(cluster, objects)
+        cs = ClusterSet(cluster, objects)
         # (a) no Kubernetes Secret with values
-        assert [render.describe(s) for s in cs.of_kind("Secret") if s.get("data") or s.get("stringData")] == []
+        assert [describe(s) for s in cs.of_kind("Secret") if s.get("data") or s.get("stringData")] == []
         # (b) no ConfigMap, env literal, command or args trips the guard (the validate rule, and every string at all)
-        assert list(validate.rule_plaintext_secret(cs)) == []
-        assert list(validate.rule_secret_in_git(cs)) == []
+        assert list(rule_plaintext_secret(cs)) == []
+        assert list(rule_secret_in_git(cs)) == []
         for obj in objects:
-            assert [s for _, s in _strings(obj) if secretguard.scan(s)] == [], render.describe(obj)
+            assert [s for _, s in _strings(obj) if secretguard.scan(s)] == [], describe(obj)
         # (c) every Secret a workload reads is made by an ExternalSecret of this render, with the keys it reads
         produced = {
-            (render.object_id(es)[2], (es["spec"].get("target") or {}).get("name") or render.object_id(es)[3]): es
+            (object_id(es)[2], (es["spec"].get("target") or {}).get("name") or object_id(es)[3]): es
             for es in cs.of_kind("ExternalSecret")
         }
         refs = [(t, ref) for t in cs.pod_templates for ref in _workload_secret_refs(t)]
         assert refs, cluster
         for template, (path, name, key) in refs:
-            namespace = render.object_id(template.owner)[2]
-            assert (namespace, name) in produced, f"{cluster}: {render.describe(template.owner)} {path}: {name}"
+            namespace = object_id(template.owner)[2]
+            assert (namespace, name) in produced, f"{cluster}: {describe(template.owner)} {path}: {name}"
             keys = cs.external_secret_keys[(namespace, name)]
             assert key is None or keys is None or key in keys, f"{cluster}: {path}: {name} has no key {key}"
 
@@ -362,7 +366,7 @@ def test_rendered_examples_hold_no_secret(kustomize_tool: object) -> None:
 def test_gitops_yaml_is_guarded(tmp_path: Path) -> None:
     """Add-on `values:` in gitops.yaml end up in Argo CD Applications: the same guard applies there."""
     from compiler.errors import UserError
-    from compiler.settings import load_settings
+    from compiler.spec.settings import load_settings
 
     token = "ghp_" + "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz"
     text = (REPO / "gitops.yaml").read_text().replace(

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from compiler import catalog, kustomize
-from compiler.load import load_environments
+from compiler import catalog
 from compiler.main import main
-from compiler.render import parse_objects
+from compiler.render import kustomize
+from compiler.render.manifests import parse_objects
+from compiler.spec.load import load_environments
 from tests.fixtures_render import containers
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,9 +10,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from compiler import validate
 from compiler.errors import UserError
 from compiler.main import main
+from compiler.validate.engine import validate_objects
+from compiler.validate.rules import looks_random, shannon_entropy
+from compiler.validate.schemas import Schemas
 from tests.fixtures_render import SHARED_CRDS, fleet, kustomize_tool
 
 __all__ = ["fleet", "kustomize_tool"]
@@ -66,20 +68,20 @@ def external_secret(name: str, keys: list[str], target: str | None = None) -> Ob
     }
 
 
-def check(objects: list[Obj], schemas: validate.Schemas | None = None, version: str = "1.31") -> list[str]:
-    return [str(f) for f in validate.validate_objects("minnie", objects, version, schemas or crd_dir_schemas())]
+def check(objects: list[Obj], schemas: Schemas | None = None, version: str = "1.31") -> list[str]:
+    return [str(f) for f in validate_objects("minnie", objects, version, schemas or crd_dir_schemas())]
 
 
 def rules(objects: list[Obj]) -> list[tuple[str, str, str]]:
     return [
-        (f.rule, f.path, f.message) for f in validate.validate_objects("minnie", objects, "1.31", crd_dir_schemas())
+        (f.rule, f.path, f.message) for f in validate_objects("minnie", objects, "1.31", crd_dir_schemas())
     ]
 
 
-def crd_dir_schemas() -> validate.Schemas:
+def crd_dir_schemas() -> Schemas:
     if not SHARED_CRDS.is_dir():
         pytest.skip(f"no CRD schema test data at {SHARED_CRDS}")
-    return validate.Schemas.from_options(SHARED_CRDS, [])
+    return Schemas.from_options(SHARED_CRDS, [])
 
 
 def test_clean_set_passes() -> None:
@@ -144,7 +146,7 @@ def test_removed_api_fails() -> None:
 
 def test_unbundled_version_is_a_user_error() -> None:
     with pytest.raises(UserError) as err:
-        validate.validate_objects("minnie", [deployment()], "1.12")
+        validate_objects("minnie", [deployment()], "1.12")
     assert "Kubernetes 1.12 has no bundled schemas" in str(err.value)
 
 
@@ -202,7 +204,7 @@ metadata: {name: not-a-crd}
 def test_crd_manifests_file(tmp_path: Path) -> None:
     path = tmp_path / "crds.yaml"
     path.write_text(WIDGET_CRD)
-    schemas = validate.Schemas.from_options(None, [path])
+    schemas = Schemas.from_options(None, [path])
     good = {
         "apiVersion": "example.com/v1",
         "kind": "Widget",
@@ -223,10 +225,10 @@ def test_crd_file_problems_are_user_errors(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [\n")
     with pytest.raises(UserError) as err:
-        validate.Schemas.from_options(None, [empty, broken, tmp_path / "missing.yaml"])
+        Schemas.from_options(None, [empty, broken, tmp_path / "missing.yaml"])
     assert len(err.value.problems) == 3
     with pytest.raises(UserError):
-        validate.Schemas.from_options(tmp_path / "no-such-dir", [])
+        Schemas.from_options(tmp_path / "no-such-dir", [])
 
 
 # --------------------------------------------------------------------------- CAVE rules, one failure each
@@ -247,7 +249,7 @@ def test_rule_resource_requests() -> None:
             "missing cpu and memory (every container needs requests)",
         ),
     ]
-    line = str(validate.validate_objects("minnie", [obj], "1.31")[0])
+    line = str(validate_objects("minnie", [obj], "1.31")[0])
     assert line == (
         "minnie: Deployment/default/annotationengine: spec.template.spec.containers[0].resources.requests: "
         "missing cpu (every container needs requests)"
@@ -388,7 +390,7 @@ def test_rule_secret_in_git() -> None:
     ],
 )
 def test_rule_plaintext_secret_in_configmap(data: Obj, message: str, secret: str) -> None:
-    found = [str(f) for f in validate.validate_objects("minnie", [configmap("cfg", data)], "1.31")]
+    found = [str(f) for f in validate_objects("minnie", [configmap("cfg", data)], "1.31")]
     assert len(found) == 1
     assert found[0].startswith(f"minnie: ConfigMap/default/cfg: data{'.' if '.' not in next(iter(data)) else ''}")
     assert message in found[0]
@@ -454,7 +456,7 @@ def test_rule_plaintext_secret_in_config_file_anywhere() -> None:
 def test_rule_secret_in_git_with_data() -> None:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
               "data": {"password": "aHVudGVyMg=="}}
-    found = [str(f) for f in validate.validate_objects("minnie", [secret], "1.31") if f.rule == "secret-in-git"]
+    found = [str(f) for f in validate_objects("minnie", [secret], "1.31") if f.rule == "secret-in-git"]
     assert found == ["minnie: Secret/default/s: data: a Secret with values in git (produce it with an ExternalSecret "
                      "from Secret Manager)"]
 
@@ -476,9 +478,9 @@ def test_command_catches_a_password_in_a_rendered_configmap(
 
 
 def test_shannon_entropy() -> None:
-    assert validate.shannon_entropy("aaaa") == 0.0
-    assert validate.shannon_entropy("abcd") == 2.0
-    assert not validate.looks_random("a" * 40)
+    assert shannon_entropy("aaaa") == 0.0
+    assert shannon_entropy("abcd") == 2.0
+    assert not looks_random("a" * 40)
 
 
 # --------------------------------------------------------------------------- the command

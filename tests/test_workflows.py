@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from compiler import github, kustomize
+from compiler import github
+from compiler.render import kustomize
 from tests.fake_github import TOKEN, FakeGitHub
 
 REPO = Path(__file__).resolve().parent.parent

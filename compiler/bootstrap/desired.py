@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from compiler import catalog
 from compiler.bootstrap.model import Ref, Resource
-from compiler.derive import Names, derive, secret_manager_name
-from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster, NodePool, enabled_services
+from compiler.build.derive import Names, derive, secret_manager_name
+from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, NodePool, enabled_services
 
 DNS_TTL = 300
 # Project roles of each GCP service account (daf-<role>-<env>); roles/cloudsql.client is added to every role

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from compiler.bootstrap.engine import Outcome, Row, display
-from compiler.spec import ClusterSpec
+from compiler.spec.model import ClusterSpec
 
 MARK = {"exists": "ok", "missing": "missing", "differs": "DIFFERS", "offline": "planned",
         "needs-operator": "OPERATOR", "error": "ERROR"}

@@ -40,7 +40,7 @@ from pathlib import Path
 from compiler.bootstrap import clients, desired, engine, providers, report
 from compiler.bootstrap.model import Provider
 from compiler.errors import UserError
-from compiler.load import load_environments
+from compiler.spec.load import load_environments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -33,10 +33,13 @@ import argparse
 import os
 from pathlib import Path
 
-from compiler import bot, catalog, github
+from compiler import catalog, github
+from compiler.bot.images import Registry
+from compiler.bot.plan import alias
+from compiler.bot.pulls import Bot, Options
+from compiler.bot.upstream import UPSTREAMS, Upstream
 from compiler.errors import UserError
-from compiler.registry import Registry
-from compiler.settings import load_settings
+from compiler.spec.settings import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote", default="origin", help="git remote of that repository (default: origin)")
     parser.add_argument("--upstream", action="append", default=[], metavar="COMPONENT=OWNER/NAME",
                         help="where a component is released (repeatable; default: "
-                             + ", ".join(f"{bot.alias(k)}={v}" for k, v in bot.UPSTREAMS.items()) + ")")
+                             + ", ".join(f"{alias(k)}={v}" for k, v in UPSTREAMS.items()) + ")")
     parser.add_argument("--upstream-api-url", default=os.environ.get("CAVE_BOT_UPSTREAM_API_URL"), metavar="URL",
                         help="GitHub API of the upstream repositories (default: $CAVE_BOT_UPSTREAM_API_URL, "
                              f"else {github.API_URL})")
@@ -61,13 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _upstreams(pairs: list[str]) -> dict[str, str]:
-    out = dict(bot.UPSTREAMS)
+    out = dict(UPSTREAMS)
     for pair in pairs:
         name, _, repo = pair.partition("=")
         svc = catalog.resolve(name.strip())
         if svc is None or svc.name not in out or repo.count("/") != 1:
             raise UserError(f"--upstream {pair!r}: expected COMPONENT=OWNER/NAME with COMPONENT one of "
-                            + ", ".join(bot.alias(k) for k in bot.UPSTREAMS))
+                            + ", ".join(alias(k) for k in UPSTREAMS))
         out[svc.name] = repo.strip()
     return out
 
@@ -86,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
     api_url = (os.environ.get("GITHUB_API_URL") or github.API_URL).rstrip("/")
     upstream_url = (args.upstream_api_url or github.API_URL).rstrip("/")
     upstream_token = os.environ.get("UPSTREAM_GITHUB_TOKEN") or (token if upstream_url == api_url else None)
-    options = bot.Options(repo=args.repo or "", base=base, remote=args.remote, upstreams=_upstreams(args.upstream),
+    options = Options(repo=args.repo or "", base=base, remote=args.remote, upstreams=_upstreams(args.upstream),
                           dry_run=args.dry_run, retry=retry)
-    runner = bot.Bot(
+    runner = Bot(
         root=root,
         options=options,
         gh=github.client(api_url, token),
-        upstream=bot.Upstream(github.client(upstream_url, upstream_token), options.upstreams, retry),
+        upstream=Upstream(github.client(upstream_url, upstream_token), options.upstreams, retry),
         registry=Registry(args.registry_url, retry),
     )
     return runner.run()

@@ -19,9 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler import overlays
+from compiler.build import overlays
 from compiler.errors import UserError
-from compiler.load import load_all
+from compiler.spec.load import load_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,10 +17,12 @@ import difflib
 import re
 from pathlib import Path
 
-from compiler import catalog, overlays
+from compiler import catalog
+from compiler.build import overlays
 from compiler.errors import UserError
-from compiler.load import ENV_DIR, load_all
-from compiler.yaml_rewrite import replace_scalar
+from compiler.paths import ENV_DIR
+from compiler.spec.load import load_all
+from compiler.spec.yaml_rewrite import replace_scalar
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,126}$")
 

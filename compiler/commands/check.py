@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compiler import overlays
-from compiler.load import load_all
+from compiler.build import overlays
+from compiler.paths import OVERLAYS
+from compiler.spec.load import load_all
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ def differences(root: Path) -> list[str]:
     loaded = load_all(root)
     out: list[str] = []
     for name, tree in overlays.expected_all(root, loaded).items():
-        base = f"{overlays.OVERLAYS}/{name}"
+        base = f"{OVERLAYS}/{name}"
         rebuild = "python -m compiler build" if name == overlays.ARGOCD else f"python -m compiler build {name}"
         on_disk = overlays.read_tree(root / base)
         if not on_disk:
@@ -41,7 +42,7 @@ def differences(root: Path) -> list[str]:
                            "(run `python -m compiler build`)")
     for name in overlays.generated_overlays(root):
         if name not in loaded:
-            out.append(f"{overlays.OVERLAYS}/{name}/: orphaned, environments/{name}.yaml is gone "
+            out.append(f"{OVERLAYS}/{name}/: orphaned, environments/{name}.yaml is gone "
                        "(run `python -m compiler build` to remove it)")
     abandoned = overlays.abandoned_argocd(root)
     if abandoned:

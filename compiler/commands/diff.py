@@ -29,7 +29,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler import diff
+from compiler.diff.engine import diff_ref
+from compiler.diff.report import GITHUB_COMMENT_LIMIT, format_result
 
 HELP = "semantic diff of rendered manifests, git ref vs working tree"
 
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-chars",
         type=int,
-        default=diff.GITHUB_COMMENT_LIMIT,
+        default=GITHUB_COMMENT_LIMIT,
         metavar="N",
         help="markdown: cut details to stay under N characters (default: 65000, a GitHub comment)",
     )
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = diff.diff_ref(Path(args.root), args.base, args.clusters, use_cache=not args.no_cache)
+    result = diff_ref(Path(args.root), args.base, args.clusters, use_cache=not args.no_cache)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    sys.stdout.write(diff.format_result(result, args.format, color=color, max_chars=args.max_chars))
+    sys.stdout.write(format_result(result, args.format, color=color, max_chars=args.max_chars))
     return 1 if result.changed else 0

@@ -30,7 +30,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.importenv import import_env
+from compiler.importenv.mapper import import_env
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler import render
+from compiler.render.jobs import render_cluster
 
 HELP = "print the rendered manifests of one cluster"
 
@@ -29,6 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rendered = render.render_cluster(Path(args.root), args.cluster, use_cache=not args.no_cache)
+    rendered = render_cluster(Path(args.root), args.cluster, use_cache=not args.no_cache)
     sys.stdout.write(rendered.text)
     return 0

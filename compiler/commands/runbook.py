@@ -23,14 +23,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler import runbook
 from compiler.bootstrap import clients, desired, engine, providers
 from compiler.bootstrap.engine import Outcome
+from compiler.build.derive import derive
 from compiler.commands.check import differences
-from compiler.derive import derive
 from compiler.errors import UserError
-from compiler.load import load_environments
-from compiler.spec import ClusterSpec, GlobalCluster
+from compiler.runbook.report import format_json, format_markdown
+from compiler.runbook.steps import Facts, build_runbook
+from compiler.spec.load import load_environments
+from compiler.spec.model import ClusterSpec, GlobalCluster
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cluster not in specs:
         raise UserError(f"unknown cluster {args.cluster!r} (known: {', '.join(sorted(specs)) or 'none'}; "
                         f"a cluster is a file environments/<name>.yaml)")
-    facts = runbook.Facts(differences(root), _plans(specs[args.cluster], specs) if args.online else None)
-    book = runbook.build_runbook(root, args.cluster, specs, facts)
-    sys.stdout.write(runbook.format_json(book) if args.format == "json" else runbook.format_markdown(book))
+    facts = Facts(differences(root), _plans(specs[args.cluster], specs) if args.online else None)
+    book = build_runbook(root, args.cluster, specs, facts)
+    sys.stdout.write(format_json(book) if args.format == "json" else format_markdown(book))
     return 0

@@ -27,7 +27,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler import render, validate
+from compiler.render.sources import select_clusters
+from compiler.validate.engine import format_json, format_text, validate_clusters
+from compiler.validate.schemas import Schemas
 
 HELP = "check rendered manifests against Kubernetes/CRD schemas and CAVE rules"
 
@@ -56,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cluster_versions(root: Path, clusters: list[str]) -> dict[str, str]:
     """Kubernetes version of each cluster, from its spec."""
-    from compiler.load import load_environments  # the spec loader; imported late so render-only use is light
+    from compiler.spec.load import load_environments
 
     specs = load_environments(root)
     return {c: str(specs[c].kubernetes_version) for c in clusters if c in specs}
@@ -64,14 +66,14 @@ def cluster_versions(root: Path, clusters: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
-    schemas = validate.Schemas.from_options(args.crd_schemas, args.crds)
-    clusters = render.select_clusters(root, args.clusters)
+    schemas = Schemas.from_options(args.crd_schemas, args.crds)
+    clusters = select_clusters(root, args.clusters)
     if args.kubernetes_version:
         versions = dict.fromkeys(clusters, args.kubernetes_version)
     else:
         versions = cluster_versions(root, clusters)
-    findings = validate.validate_clusters(root, versions, schemas, use_cache=not args.no_cache)
-    out = validate.format_json(findings) if args.format == "json" else validate.format_text(findings)
+    findings = validate_clusters(root, versions, schemas, use_cache=not args.no_cache)
+    out = format_json(findings) if args.format == "json" else format_text(findings)
     sys.stdout.write(out)
     if args.format == "text":
         checked = ", ".join(sorted(versions)) or "no clusters"

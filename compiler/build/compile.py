@@ -8,18 +8,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from compiler import catalog
-from compiler.derive import Names, derive, secret_manager_name
+from compiler.build.derive import Names, derive, secret_manager_name
 from compiler.errors import Problem, UserError
-from compiler.spec import ClusterSpec, LocalCluster, Replicas, Resources, Service, enabled_services
-from compiler.yamlio import dump_yaml, yaml_load
+from compiler.paths import TEMPLATES
+from compiler.spec.model import ClusterSpec, LocalCluster, Replicas, Resources, Service, enabled_services
+from compiler.spec.yamlio import dump_yaml, yaml_load
 
-TEMPLATES = Path(__file__).parent / "templates"
 BASE_REL = "../../base"
 SECRET_STORE = "gcp-secret-manager"
 SERVICE_LABEL = "cave.io/service"

@@ -28,8 +28,12 @@ from typing import Any
 
 import yaml
 
-from compiler import render
-from compiler.diff import _HASHED_KINDS, _META_RE, NO_SERVICE, SERVICE_LABEL, Obj, _stub, split_documents
+from compiler.diff.documents import _META_RE, _stub, split_documents
+from compiler.diff.model import _HASHED_KINDS, NO_SERVICE, SERVICE_LABEL, Obj
+from compiler.paths import OVERLAYS, overlay_rel
+from compiler.render.hashing import InputHasher, _references
+from compiler.render.manifests import load_yaml_documents
+from compiler.render.sources import FsSource, GitSource, Source
 
 FULL_RENDER_ENV = "CAVE_GITOPS_FULL_RENDER"
 _REDUCED_SCHEMA = "cave-reduced-v1"
@@ -106,7 +110,7 @@ def _matches(pattern: Any, value: str) -> bool:
 class Planner:
     """Decides, per cluster, whether a reduced render is exact, and plans it; memoises shared work."""
 
-    def __init__(self, old: render.Source, new: render.Source, hashers: Mapping[str, render.InputHasher],
+    def __init__(self, old: Source, new: Source, hashers: Mapping[str, InputHasher],
                  version: str) -> None:  # fmt: skip
         self.sources = {"old": old, "new": new}
         self.hashers = hashers
@@ -131,7 +135,7 @@ class Planner:
         key = (side, rel)
         if key not in self._objects:
             try:
-                docs = [d for d in render.load_yaml_documents(self._text(side, rel)) if d is not None]
+                docs = [d for d in load_yaml_documents(self._text(side, rel)) if d is not None]
             except Exception:  # any YAML error: kustomize reports it in a full render
                 raise _NotReducible(f"{rel}: not YAML") from None
             _need(all(isinstance(d, dict) for d in docs), f"{rel}: a document is not a mapping")
@@ -142,7 +146,7 @@ class Planner:
         """The documents of a patch (None when it is not YAML), memoised: clusters share most patches."""
         if text not in self._patches:
             try:
-                self._patches[text] = [d for d in render.load_yaml_documents(text) if d is not None]
+                self._patches[text] = [d for d in load_yaml_documents(text) if d is not None]
             except Exception:  # not YAML: the full render says why
                 self._patches[text] = None
         return self._patches[text]
@@ -293,7 +297,7 @@ class Planner:
             return str(err)
 
     def _plan(self, cluster: str) -> Plan:
-        overlay = f"overlays/{cluster}"
+        overlay = overlay_rel(cluster)
         inputs = {side: self.hashers[side].inputs(overlay) for side in ("old", "new")}
         _need(not inputs["old"].remotes and not inputs["new"].remotes, "remote inputs")
         old_files, new_files = inputs["old"].files, inputs["new"].files
@@ -355,7 +359,7 @@ class Planner:
         for directory in checked:
             ddoc = self._doc("new", directory)
             own = set(targets) if directory == overlay else set()
-            for ref in render._references(ddoc):
+            for ref in _references(ddoc):
                 target = posixpath.normpath(posixpath.join(directory, ref))
                 inside = any(target == k or target.startswith(k + "/") for k in kept)
                 _need(not inside or target in own, f"{directory} refers to {target}")
@@ -419,15 +423,15 @@ class Planner:
         return Plan(cluster, tuple(kept), kfile, text, files, tuple(unrendered), h.hexdigest())
 
 
-def materialise(plans: Sequence[Plan], old: render.Source, new: render.FsSource, tmp: Path) -> dict[str, Path]:
+def materialise(plans: Sequence[Plan], old: Source, new: FsSource, tmp: Path) -> dict[str, Path]:
     """Write both sides' files of the planned reduced renders under tmp; the pair directory per cluster."""
     roots = {"old": tmp / "old", "new": tmp / "new"}
     for side, source in (("old", old), ("new", new)):
         rels = sorted({rel for plan in plans for rel in plan.files[side]})
-        if isinstance(source, render.GitSource):
+        if isinstance(source, GitSource):
             source.export(rels, roots[side])
         else:
-            assert isinstance(source, render.FsSource)
+            assert isinstance(source, FsSource)
             for rel in rels:
                 dest = roots[side] / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -440,7 +444,7 @@ def materialise(plans: Sequence[Plan], old: render.Source, new: render.FsSource,
             (root / plan.kfile).write_text(plan.text)
             wrapper = pair / side
             wrapper.mkdir(parents=True, exist_ok=True)
-            overlay = os.path.relpath(root / "overlays" / plan.cluster, wrapper)
+            overlay = os.path.relpath(root / OVERLAYS / plan.cluster, wrapper)
             (wrapper / "kustomization.yaml").write_text(
                 f"namespace: {_SIDE_NS[side]}\nresources:\n- {json.dumps(Path(overlay).as_posix())}\n"
             )

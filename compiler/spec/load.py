@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from compiler import catalog, rules, secretguard
+from compiler import catalog
 from compiler.errors import Problem, UserError
-from compiler.spec import CLUSTER_MODELS, ClusterSpec
-from compiler.yamlio import Document, Loc, load_document, to_plain
-
-ENV_DIR = "environments"
+from compiler.paths import ENV_DIR
+from compiler.spec import rules, secretguard
+from compiler.spec.model import CLUSTER_MODELS, ClusterSpec
+from compiler.spec.yamlio import Document, Loc, load_document, to_plain
 
 # Friendly descriptions of the spec's string patterns, so errors say what is expected, not a regex.
 PATTERN_HINTS = {

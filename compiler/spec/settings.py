@@ -14,11 +14,10 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from compiler.errors import UserError
-from compiler.load import secret_problems, validation_problems
-from compiler.spec import Label, Model
-from compiler.yamlio import Document, load_document, to_plain
-
-SETTINGS_FILE = "gitops.yaml"
+from compiler.paths import SETTINGS_FILE
+from compiler.spec.load import secret_problems, validation_problems
+from compiler.spec.model import Label, Model
+from compiler.spec.yamlio import Document, load_document, to_plain
 
 
 class ArgoCdSettings(Model):

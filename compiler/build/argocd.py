@@ -14,19 +14,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.compile import WAVE, header
-from compiler.derive import Names, derive
+from compiler.build.compile import WAVE, header
+from compiler.build.derive import Names, derive
 from compiler.errors import Problem, UserError
-from compiler.load import ENV_DIR, Loaded
-from compiler.rules import GCP_SA_ID_MAX
-from compiler.settings import SETTINGS_FILE, Chart, LoadedSettings, Settings
-from compiler.spec import ClusterSpec, LocalCluster
-from compiler.yamlio import Document, dump_yaml
+from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE
+from compiler.spec.load import Loaded
+from compiler.spec.model import ClusterSpec, LocalCluster
+from compiler.spec.rules import GCP_SA_ID_MAX
+from compiler.spec.settings import Chart, LoadedSettings, Settings
+from compiler.spec.yamlio import Document, dump_yaml
 
 API_VERSION = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
-OVERLAYS = "overlays"
-ARGOCD_DIR = "argocd"
 NAME_MAX = 63  # Argo CD's label tracking puts the Application name in a label value
 WAVE_SETUP = "-1"  # the AppProject and the health check, before any Application
 # (add-ons, CAVE) waves by cluster kind: every global Application before every local one

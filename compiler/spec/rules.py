@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Iterator
 
 from compiler import catalog
-from compiler.derive import derive
+from compiler.build.derive import derive
 from compiler.errors import Problem
-from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster, Replicas, Service, enabled_services
-from compiler.yamlio import Document
+from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, Replicas, Service, enabled_services
+from compiler.spec.yamlio import Document
 
 Specs = dict[str, tuple[ClusterSpec, Document]]
 GKE_CLUSTER_NAME_MAX = 40

@@ -7,13 +7,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from compiler.argocd import ARGOCD_DIR, compile_argocd
-from compiler.compile import GENERATED_MARK, compile_cluster
+from compiler.build.argocd import compile_argocd
+from compiler.build.compile import GENERATED_MARK, compile_cluster
 from compiler.errors import Problem, UserError
-from compiler.load import ENV_DIR, Loaded
-from compiler.settings import SETTINGS_FILE, load_settings
+from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE
+from compiler.spec.load import Loaded
+from compiler.spec.settings import load_settings
 
-OVERLAYS = "overlays"
 ARGOCD = ARGOCD_DIR  # overlays/argocd/: the app-of-apps, never a cluster, never removed as an orphan
 Tree = dict[str, bytes]
 

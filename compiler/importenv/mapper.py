@@ -20,9 +20,12 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Literal
 
-from compiler import argocd, catalog, envvalues, load, rules
-from compiler.derive import derive, secret_manager_name
-from compiler.envcatalog import (
+from compiler import catalog
+from compiler.build import argocd
+from compiler.build.derive import derive, secret_manager_name
+from compiler.errors import Problem, UserError
+from compiler.importenv import values as envvalues
+from compiler.importenv.catalogue import (
     FILE_SECRETS,
     FIXED_VALUES,
     GLOBAL_SERVICES,
@@ -37,12 +40,13 @@ from compiler.envcatalog import (
     Kind,
     ServiceVars,
 )
-from compiler.envfile import Computed, EnvFile, Note, Var, parse
-from compiler.errors import Problem, UserError
-from compiler.settings import SETTINGS_FILE, load_settings
-from compiler.spec import K8S_MAX_MINOR, K8S_MIN_MINOR, ClusterSpec, GlobalCluster, LocalCluster
-from compiler.specdoc import TODO, Block, Commented, Entry, Flow, Items, Node, Origin, origins, plain, render
-from compiler.yamlio import Document, Loc, load_document, to_plain
+from compiler.importenv.envfile import Computed, EnvFile, Note, Var, parse
+from compiler.importenv.specdoc import TODO, Block, Commented, Entry, Flow, Items, Node, Origin, origins, plain, render
+from compiler.paths import ENV_DIR, SETTINGS_FILE
+from compiler.spec import load, rules
+from compiler.spec.model import K8S_MAX_MINOR, K8S_MIN_MINOR, ClusterSpec, GlobalCluster, LocalCluster
+from compiler.spec.settings import load_settings
+from compiler.spec.yamlio import Document, Loc, load_document, to_plain
 
 KUBERNETES_VERSION = f"1.{min(max(31, K8S_MIN_MINOR), K8S_MAX_MINOR)}"
 AUTH_INFO_NGINX = "1.27.3"
@@ -1307,7 +1311,7 @@ def _validate(root: Path, mapper: _Mapper, tree: Block, existing: dict[str, load
 def _check_file(root: Path, name: str, text: str, data: Any) -> None:
     """Load the written text as `build` will, in a copy of environments/ with the new spec added."""
     with tempfile.TemporaryDirectory(prefix="import-env-") as tmp:
-        envs = Path(tmp) / load.ENV_DIR
+        envs = Path(tmp) / ENV_DIR
         envs.mkdir()
         for file in load.spec_files(root):
             if file.stem != name:
@@ -1318,9 +1322,9 @@ def _check_file(root: Path, name: str, text: str, data: Any) -> None:
         except UserError as err:
             raise UserError([Problem(p.path, p.line, p.col, f"{p.message} [import-env wrote an invalid spec: "
                                                             "please report this]") for p in err.problems]) from None
-        doc, problems = load_document(envs / f"{name}.yaml", f"{load.ENV_DIR}/{name}.yaml")
+        doc, problems = load_document(envs / f"{name}.yaml", f"{ENV_DIR}/{name}.yaml")
         if problems or doc is None or to_plain(doc.data) != data:
-            raise UserError(f"{load.ENV_DIR}/{name}.yaml: the written YAML does not read back as the imported "
+            raise UserError(f"{ENV_DIR}/{name}.yaml: the written YAML does not read back as the imported "
                             "data [import-env bug: please report this]")
 
 
@@ -1343,12 +1347,12 @@ def import_env(root: Path, path: Path, display: str, kind: Kind, *, name: str | 
         raise UserError([Problem(display, var.line or 1, var.col or 1,
                                  f"{var.name} is set: this looks like a {other} env file (use --kind {other})")])
     spec_name = name or ((v.text() if (v := env.get("ENVIRONMENT")) else None) or "").strip()
-    target = None if output == "-" else (Path(output) if output else root / load.ENV_DIR / f"{spec_name}.yaml")
+    target = None if output == "-" else (Path(output) if output else root / ENV_DIR / f"{spec_name}.yaml")
     if target is not None and target.exists() and not force and spec_name:
         raise UserError(f"{target}: already exists (pass --force to overwrite it, or --output FILE)")
     existing = _existing(root, spec_name if force else None)
     if spec_name in existing:
-        raise UserError(f"{load.ENV_DIR}/{spec_name}.yaml: a spec named {spec_name} already exists (pass --force "
+        raise UserError(f"{ENV_DIR}/{spec_name}.yaml: a spec named {spec_name} already exists (pass --force "
                         "to replace it, or --name NAME)")
     mapper = _Mapper(env, kind, name, _context(existing), path.resolve().parent,
                      gitops=(root / SETTINGS_FILE).is_file())
@@ -1367,7 +1371,7 @@ def import_env(root: Path, path: Path, display: str, kind: Kind, *, name: str | 
     rendered = render(tree, header)
     data = plain(tree)
     _check_file(root, spec_name, rendered.text, data)
-    shown = str(target) if target is not None else f"{load.ENV_DIR}/{spec_name}.yaml"
+    shown = str(target) if target is not None else f"{ENV_DIR}/{spec_name}.yaml"
     for line, (dotted, entry) in sorted(rendered.lines.items()):
         if entry.todo:
             mapper.lines.append(Line("decision", f"{shown}:{line}", f"{dotted}: {entry.todo}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.spec import ClusterSpec, GlobalCluster, LocalCluster
+from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
 
 ACME_SERVERS = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",

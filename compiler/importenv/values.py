@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from compiler.spec import BeatEntry
+from compiler.spec.model import BeatEntry
 
 
 class ConvertError(ValueError):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from compiler import semver
+from compiler.spec import semver
 
 K8S_MIN_MINOR = 30
 K8S_MAX_MINOR = 37

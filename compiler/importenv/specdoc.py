@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from compiler.yamlio import Loc, yaml_load
+from compiler.spec.yamlio import Loc, yaml_load
 
 Scalar = str | int | float | bool | None
 TODO = "TODO(import)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from compiler.yamlio import Document, Loc
+from compiler.spec.yamlio import Document, Loc
 
 
 def _scalar_end(line: str, start: int) -> int:

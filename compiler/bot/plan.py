@@ -1,0 +1,264 @@
+"""What to bump: per cluster the newest allowed release whose image exists, grouped into sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from compiler import catalog
+from compiler.bot.images import Registry
+from compiler.bot.upstream import (
+    BRANCH_PREFIX,
+    REQUIREMENT_FILES,
+    SCHEMA,
+    SET_MARKER,
+    UPSTREAMS,
+    Pin,
+    Release,
+    Upstream,
+)
+from compiler.build import derive
+from compiler.github import COMMENT_LIMIT
+from compiler.spec import semver
+from compiler.spec.load import Loaded
+from compiler.spec.model import Bumped, GlobalCluster, LocalCluster
+
+
+@dataclass(frozen=True)
+class Bump:
+    cluster: str
+    service: str
+    old: str
+    new: str
+    release: Release
+    images: tuple[str, ...]
+    pin: Pin | None = None
+    schema_from: str | None = None  # the global cluster whose schema service this bump needs bumped first
+
+
+def alias(service: str) -> str:
+    svc = catalog.BY_NAME[service]
+    return svc.aliases[0] if svc.aliases else service
+
+
+@dataclass
+class BumpSet:
+    """Bumps that go together: one branch, one commit, one pull request."""
+
+    bumps: list[Bump]
+
+    @property
+    def components(self) -> list[str]:
+        return sorted({alias(b.service) for b in self.bumps})
+
+    @property
+    def branch(self) -> str:
+        return BRANCH_PREFIX + "-".join(self.components)
+
+    @property
+    def key(self) -> str:
+        return ",".join(f"{b.cluster}/{b.service}={b.new}" for b in self.bumps)
+
+    @property
+    def title(self) -> str:
+        parts = []
+        for service in _ordered({b.service for b in self.bumps}):
+            versions = sorted({b.new for b in self.bumps if b.service == service}, key=_order_key, reverse=True)
+            parts.append(f"{alias(service)} to {'/'.join(versions)}")
+        return "Bump " + ", ".join(parts)
+
+    def groups(self) -> list[tuple[str, str, list[str]]]:
+        """(service, version, clusters) in deploy order: the global schema service first."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for b in self.bumps:
+            out.setdefault((b.service, b.new), []).append(b.cluster)
+        return [(s, v, sorted(cs)) for (s, v), cs in sorted(out.items(), key=lambda kv: (_rank(kv[0][0]), kv[0]))]
+
+
+def _rank(service: str) -> int:
+    return 0 if service == SCHEMA else 1
+
+
+def _ordered(services: set[str]) -> list[str]:
+    return sorted(services, key=lambda s: (_rank(s), s))
+
+
+def _order_key(text: str) -> tuple[Any, ...]:
+    v = semver.parse(text)
+    return v.key() if v else (-1,)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def _image_refs(spec: GlobalCluster | LocalCluster, service: str, version: str) -> list[tuple[str, str, str]]:
+    """(repository, image, tag) of every image of the service whose tag follows its version."""
+    return [(spec.docker_repository, image.name, image.tag.format(version=version))
+            for image in catalog.BY_NAME[service].images
+            if image.registry == "repository" and "{version}" in image.tag]
+
+
+def _global_of(loaded: dict[str, Loaded], spec: LocalCluster) -> str | None:
+    for name, item in sorted(loaded.items()):
+        if isinstance(item.spec, GlobalCluster) and spec.global_server in derive.derive(item.spec).hostnames:
+            return name
+    return None
+
+
+def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upstream: Upstream,
+            registry: Registry, notes: list[str], compatible: Callable[[Release], str | None] | None = None,
+            ) -> tuple[Release, tuple[str, ...]] | None:
+    svc: Bumped = getattr(spec.services, service)
+    policy = svc.bump
+    if policy.allow == "pinned":
+        return None
+    current = semver.parse(svc.version)
+    if current is None:
+        notes.append(f"{cluster}: {service} {svc.version} is not a semantic version; not bumped "
+                     f"(set a release version, or `bump: pinned`)")
+        return None
+    allowed = None if policy.allow == "latest" else semver.parse_range(policy.allow)
+    for release in upstream.releases(service):
+        if not semver.lt(current, release.version):
+            break
+        if release.prerelease and not policy.prereleases:
+            continue
+        if allowed is not None and not allowed.allows(release.version):
+            continue
+        refs = _image_refs(spec, service, str(release.version))
+        missing = [f"{r}/{i}:{t}" for r, i, t in refs if not registry.exists(r, i, t)]
+        if missing:
+            notes.append(f"{cluster}: {service} {release.version} skipped: {', '.join(missing)} not in the registry")
+            continue
+        if compatible and (reason := compatible(release)):
+            notes.append(f"{cluster}: {service} {release.version} skipped: {reason}")
+            continue
+        return release, tuple(f"{r}/{i}:{t}" for r, i, t in refs)
+    return None
+
+
+def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> tuple[list[BumpSet], list[str]]:
+    """The bump sets to propose, and notes on what was left out and why."""
+    notes: list[str] = []
+    bumps: list[Bump] = []
+    schema_at: dict[str, str] = {}  # global cluster → the schema version it runs after this change
+    for cluster, item in sorted(loaded.items()):
+        spec = item.spec
+        if not isinstance(spec, GlobalCluster) or spec.services.emannotationschemas is None:
+            continue
+        current = spec.services.emannotationschemas.version
+        schema_at[cluster] = current
+        if chosen := _choose(cluster, spec, SCHEMA, upstream, registry, notes):
+            release, images = chosen
+            bumps.append(Bump(cluster, SCHEMA, current, str(release.version), release, images))
+            schema_at[cluster] = str(release.version)
+
+    linked: set[str] = set()
+    for cluster, item in sorted(loaded.items()):
+        spec = item.spec
+        if not isinstance(spec, LocalCluster):
+            continue
+        glob = _global_of(loaded, spec)
+        for service in ("annotationengine", "materializationengine"):
+            svc = getattr(spec.services, service)
+            if svc is None:
+                continue
+
+            def compatible(release: Release, service: str = service, glob: str | None = glob) -> str | None:
+                pin = upstream.pin(service, release)
+                if pin is None or glob is None or glob not in schema_at:
+                    return None
+                target = semver.parse(schema_at[glob])
+                if target is None or semver.lt(target, pin.minimum):
+                    return (f"it pins {pin.requirement} ({pin.path}), but the global cluster {glob} "
+                            f"can only get emannotationschemas {schema_at[glob]}")
+                return None
+
+            chosen = _choose(cluster, spec, service, upstream, registry, notes, compatible)
+            if chosen is None:
+                continue
+            release, images = chosen
+            pin = upstream.pin(service, release)
+            needs = None
+            if pin is not None and glob is not None and glob in schema_at:
+                running = semver.parse(getattr(loaded[glob].spec.services, SCHEMA).version)
+                if running is None or semver.lt(running, pin.minimum):
+                    needs = glob
+                    linked.add(service)
+            bumps.append(Bump(cluster, service, svc.version, str(release.version), release, images, pin, needs))
+
+    groups: list[set[str]] = [linked | {SCHEMA}] if linked else []
+    for service in UPSTREAMS:
+        if not any(service in g for g in groups):
+            groups.append({service})
+    sets = [BumpSet([b for b in bumps if b.service in g]) for g in groups]
+    sets = [s for s in sets if s.bumps]
+    for s in sets:
+        s.bumps.sort(key=lambda b: (_rank(b.service), b.service, b.cluster))
+    return sorted(sets, key=lambda s: s.branch), notes
+
+
+# --------------------------------------------------------------------------- the pull request text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def body(bset: BumpSet, upstreams: dict[str, str], diff_markdown: str | None) -> str:
+    """The pull request body; the rendered diff is cut to keep the whole under GitHub's limit."""
+    lines = [SET_MARKER.format(bset.key), f"## {bset.title}", "",
+             "| cluster | service | from | to | release notes |", "| --- | --- | --- | --- | --- |"]
+    for b in bset.bumps:
+        lines.append(f"| {b.cluster} | {b.service} | {b.old} | **{b.new}** | [{_md(b.release.tag)}]({b.release.url}) |")
+    lines += ["", "Upstream: " + ", ".join(f"`{upstreams[s]}`" for s in _ordered({b.service for b in bset.bumps}))]
+
+    evidence: dict[tuple[str, str, str], list[str]] = {}  # (service, version, what) → clusters
+    for b in bset.bumps:
+        if b.service == SCHEMA:
+            continue
+        if b.pin is None:
+            what = (f"no emannotationschemas requirement found in {', '.join(REQUIREMENT_FILES)} "
+                    f"at `{_md(b.release.tag)}`")
+        else:
+            state = (f"the global cluster {b.schema_from} is bumped to a compatible version in this change"
+                     if b.schema_from else "the global cluster already runs a compatible version")
+            what = f"pins `{b.pin.requirement}` ([{b.pin.path} at {_md(b.release.tag)}]({b.pin.url})); {state}"
+        evidence.setdefault((b.service, b.new, what), []).append(b.cluster)
+    if evidence:
+        lines += ["", "### Compatibility with the schema service", ""]
+        lines += [f"- {service} {version} ({', '.join(clusters)}): {what}"
+                  for (service, version, what), clusters in evidence.items()]
+
+    if any(b.schema_from for b in bset.bumps):
+        globals_ = sorted({b.cluster for b in bset.bumps if b.service == SCHEMA})
+        locals_ = sorted({b.cluster for b in bset.bumps if b.service != SCHEMA})
+        lines += ["", "### Deploy order", "",
+                  f"1. The global schema service first: {', '.join(globals_)} (Argo CD wave 1).",
+                  f"2. Then the local clusters: {', '.join(locals_)} (Argo CD wave 3).", "",
+                  "The local images embed a newer EMAnnotationSchemas than the global schema service serves today. "
+                  "Argo CD orders the Applications by wave; a commit that changes only overlays is synced by each "
+                  "Application on its own, so watch `cave-" + (globals_[0] if globals_ else "global")
+                  + "` turn healthy before the local clusters create tables with new schemas."]
+
+    lines += ["", "### Images", "", "Each image below exists in its registry (checked before proposing):", ""]
+    lines += [f"- `{ref}`" for ref in dict.fromkeys(ref for b in bset.bumps for ref in b.images)]
+    footer = ["", "---", "Opened by `python -m compiler bot` with `python -m compiler bump` (spec comments kept, "
+              "overlays rebuilt). The bot force-pushes this branch only over its own commits: a commit by a "
+              "person stops it, and it comments here instead."]
+    text = "\n".join(lines)
+    if diff_markdown is not None:
+        budget = COMMENT_LIMIT - len(text) - len("\n".join(footer)) - 200
+        text += "\n\n" + _fit_diff(diff_markdown, budget)
+    return text + "\n" + "\n".join(footer) + "\n"
+
+
+def _fit_diff(markdown: str, budget: int) -> str:
+    if len(markdown) <= budget:
+        return markdown.rstrip("\n")
+    cut = markdown[: max(budget - 120, 0)]
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else ""
+    closers = ("\n```" if cut.count("```") % 2 else "") + "\n</details>" * max(
+        cut.count("<details") - cut.count("</details>"), 0)
+    return cut + closers + "\n\n*(diff cut to fit GitHub's limit: run `python -m compiler diff` for all of it)*"

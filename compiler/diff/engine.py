@@ -1,0 +1,220 @@
+"""Diff of the working tree against a git ref: which clusters to render, reduced or full, and the result."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler import git
+from compiler.diff.compare import _add_unrendered, comparable_objects, diff_cluster
+from compiler.diff.model import ClusterDiff, DiffResult
+from compiler.errors import Problem, UserError
+from compiler.paths import OVERLAYS, overlay_rel
+from compiler.render import kustomize
+from compiler.render.cache import RenderCache, default_cache
+from compiler.render.hashing import InputHasher
+from compiler.render.jobs import Rendered, RenderJob, from_cache, make_job, render_jobs_settled
+from compiler.render.sources import FsSource, GitSource, Source, clusters_in, worktree_source
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def diff_sources(
+    old: Source,
+    new: FsSource,
+    clusters: Sequence[str] = (),
+    *,
+    cache: RenderCache | None = None,
+    workers: int | None = None,
+    reduced: bool | None = None,
+) -> list[ClusterDiff]:
+    """Diff the clusters of two trees (the old one may be a git commit, exported only where a
+    cluster's content hash differs); renders of both sides run in parallel. A cluster whose only
+    changed inputs are service bases is rendered reduced (compiler/reduced.py) unless `reduced` is False or
+    $CAVE_GITOPS_FULL_RENDER is set; compiler.reduced.REDUCED says what was done."""
+    from compiler.diff import reduced as reduction
+
+    if reduced is None:
+        reduced = not os.environ.get(reduction.FULL_RENDER_ENV)
+    reduction.REDUCED.reset()
+    old_known, new_known = clusters_in(old), clusters_in(new)
+    wanted = sorted(set(old_known) | set(new_known))
+    if clusters:
+        missing = [c for c in clusters if c not in wanted]
+        if missing:
+            known = ", ".join(wanted) or "none"
+            raise UserError(
+                [
+                    Problem(overlay_rel(c), message=f"unknown cluster {c!r} on both sides (known: {known})")
+                    for c in missing
+                ]
+            )
+        wanted = sorted(set(clusters))
+    tool = kustomize.find(new.root)
+    old_hasher, new_hasher = InputHasher(old), InputHasher(new)
+
+    def key(hasher: InputHasher, cluster: str) -> str:
+        return hasher.overlay_hash(overlay_rel(cluster), tool.version)
+
+    result: dict[str, ClusterDiff] = {}
+    pending: list[str] = []
+    for cluster in wanted:
+        same = cluster in old_known and cluster in new_known and key(old_hasher, cluster) == key(new_hasher, cluster)
+        if same and not old_hasher.inputs(overlay_rel(cluster)).remotes:  # remote inputs: always render
+            result[cluster] = ClusterDiff(cluster, "unchanged", rendered=False)
+        else:
+            pending.append(cluster)
+    plans: dict[str, reduction.Plan] = {}
+    planner = reduction.Planner(old, new, {"old": old_hasher, "new": new_hasher}, tool.version)
+    for cluster in pending:
+        if not (cluster in old_known and cluster in new_known):
+            continue
+        plan = planner.plan(cluster) if reduced else "reduced renders disabled"
+        if isinstance(plan, str):
+            reduction.REDUCED.full[cluster] = plan
+        else:
+            plans[cluster] = plan
+
+    def full_jobs(names: Sequence[str]) -> dict[tuple[str, str], RenderJob]:
+        return {
+            (side, cluster): make_job(
+                old_hasher if side == "old" else new_hasher,
+                overlay_rel(cluster) + (f" at {old.label}" if side == "old" else ""),
+                overlay_rel(cluster),
+                Path(OVERLAYS) / cluster,  # relative until we know where the side's files are
+                tool.version,
+            )
+            for cluster in names
+            for side, known in (("old", old_known), ("new", new_known))
+            if cluster in known
+        }
+
+    pair_jobs = {
+        c: RenderJob(f"overlays/{c} (reduced render)", Path("pairs") / c, p.key) for c, p in plans.items()
+    }
+    jobs = full_jobs([c for c in pending if c not in plans])
+    rendered = {slot: hit for slot, job in jobs.items() if (hit := from_cache(job, cache))}
+    pairs = {c: hit for c, job in pair_jobs.items() if (hit := from_cache(job, cache))}
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="cave-diff-base-") as tmp:
+        # Only renders the cache does not have need the old side's files on disk.
+        pair_misses = [c for c in pair_jobs if c not in pairs]
+        pair_dir = reduction.materialise([plans[c] for c in pair_misses], old, new, Path(tmp) / "reduced")
+
+        def full_todo(slots: Sequence[tuple[str, str]], where: Path) -> list[RenderJob]:
+            old_dir = _checkout(old, old_hasher, [c for side, c in slots if side == "old"], where)
+            return [
+                dataclasses.replace(jobs[s], overlay=(old_dir if s[0] == "old" else new.root) / jobs[s].overlay)
+                for s in slots
+            ]
+
+        misses = [slot for slot in jobs if slot not in rendered]
+        todo = [dataclasses.replace(pair_jobs[c], overlay=pair_dir[c]) for c in pair_misses]
+        todo += full_todo(misses, Path(tmp) / "full")
+        outcomes = render_jobs_settled(todo, tool, cache, workers)
+        for c, outcome in zip(pair_misses, outcomes[: len(pair_misses)], strict=True):
+            if isinstance(outcome, Rendered):
+                pairs[c] = outcome
+            else:
+                reduction.REDUCED.full[c] = f"reduced render failed: {'; '.join(p.message for p in outcome.problems)}"
+        for slot, outcome in zip(misses, outcomes[len(pair_misses) :], strict=True):
+            if isinstance(outcome, Rendered):
+                rendered[slot] = outcome
+            else:
+                problems.extend(outcome.problems)
+        split: dict[str, dict[str, str]] = {}
+        for c, pair in pairs.items():
+            sides = reduction.split_pair(pair.text)
+            if sides is None:
+                reduction.REDUCED.full[c] = "the sentinel namespace landed elsewhere than metadata.namespace"
+            else:
+                split[c] = sides
+        fallback = [c for c in plans if c not in split]
+        if fallback:  # render these in full after all (rare: a precondition kustomize saw differently)
+            extra = full_jobs(fallback)
+            jobs |= extra
+            rendered |= {slot: hit for slot, job in extra.items() if (hit := from_cache(job, cache))}
+            slots = [slot for slot in extra if slot not in rendered]
+            outcomes = render_jobs_settled(full_todo(slots, Path(tmp) / "fallback"), tool, cache, workers)
+            for slot, outcome in zip(slots, outcomes, strict=True):
+                if isinstance(outcome, Rendered):
+                    rendered[slot] = outcome
+                else:
+                    problems.extend(outcome.problems)
+    if problems:
+        raise UserError(problems)
+    for cluster, sides in split.items():
+        reduction.REDUCED.reduced[cluster] = plans[cluster].kept
+        old_objects, new_objects = comparable_objects(sides["old"], sides["new"])
+        result[cluster] = _add_unrendered(diff_cluster(cluster, old_objects, new_objects), plans[cluster].unrendered)
+    for cluster in wanted:
+        if cluster not in result:
+            before, after = rendered.get(("old", cluster)), rendered.get(("new", cluster))
+            old_objects, new_objects = comparable_objects(
+                before.text if before else None, after.text if after else None
+            )
+            result[cluster] = diff_cluster(cluster, old_objects, new_objects)
+    return [result[c] for c in wanted]
+
+
+def reduced_plans(root: Path, base: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Which changed clusters `diff` would render reduced (→ bases kept) and which in full (→ why); renders
+    nothing (for benchmarks and debugging)."""
+    from compiler.diff import reduced as reduction
+
+    root = root.absolute()
+    _, commit = git.resolve_base(root, base)
+    old, new = GitSource(root, commit), worktree_source(root)
+    version = kustomize.find(root).version
+    hashers = {"old": InputHasher(old), "new": InputHasher(new)}
+    planner = reduction.Planner(old, new, hashers, version)
+    reduced: dict[str, tuple[str, ...]] = {}
+    full: dict[str, str] = {}
+    for cluster in sorted(set(clusters_in(old)) & set(clusters_in(new))):
+        overlay = overlay_rel(cluster)
+        if hashers["old"].overlay_hash(overlay, version) == hashers["new"].overlay_hash(overlay, version):
+            continue
+        plan = planner.plan(cluster)
+        if isinstance(plan, str):
+            full[cluster] = plan
+        else:
+            reduced[cluster] = plan.kept
+    return reduced, full
+
+
+def _checkout(source: Source, hasher: InputHasher, clusters: Sequence[str], tmp: Path) -> Path:
+    """A directory holding the source's files for rendering these clusters (exported from git if needed)."""
+    if isinstance(source, FsSource):
+        return source.root
+    assert isinstance(source, GitSource)
+    rels: set[str] = set()
+    for cluster in clusters:
+        inputs = hasher.inputs(overlay_rel(cluster))
+        rels |= {rel for rel, digest in inputs.files.items() if digest != "missing"}
+    source.export(sorted(rels), tmp)
+    return tmp
+
+
+def diff_ref(
+    root: Path,
+    base: str | None = None,
+    clusters: Sequence[str] = (),
+    *,
+    cache: RenderCache | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+    reduced: bool | None = None,
+) -> DiffResult:
+    """Diff the working tree at root against a git ref (default: merge-base with origin/main, else HEAD)."""
+    root = root.absolute()
+    label, commit = git.resolve_base(root, base)
+    if use_cache and cache is None:
+        cache = default_cache(root)
+    old = GitSource(root, commit)
+    old.label = f"{label} ({commit[:12]})"
+    new = worktree_source(root)
+    diffs = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers, reduced=reduced)
+    return DiffResult(label, commit, diffs)

@@ -1,0 +1,328 @@
+"""A DiffResult as text, Markdown (PR comment) and JSON."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from compiler.diff.model import Change, ClusterDiff, DiffResult, ObjKey
+
+JSON_VERSION = 1
+GITHUB_COMMENT_LIMIT = 65_000
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+STATUS_MARK = {"added": "+", "removed": "-", "changed": "~", "unchanged": "=", "reordered": "~"}
+
+
+def _value(value: Any, limit: int = 300) -> str:
+    """A value on one line: strings bare (quoted when ambiguous), others as compact JSON."""
+    if isinstance(value, str) and value and value.strip() == value and "\n" not in value and len(value) <= limit:
+        return value
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def change_lines(change: Change) -> list[str]:
+    """A change as diff-style lines: a header and `-`/`+` lines (unified diff for multi-line text)."""
+    if change.redacted:
+        what = {"added": "added", "removed": "removed", "changed": "value changed"}[change.op]
+        return [f"{change.path}: {what} (secret value not shown)"]
+    if change.op == "reordered":
+        return [f"{change.path}: reordered {_value(change.old)} → {_value(change.new)}"]
+    old, new = change.old, change.new
+    if isinstance(old, str) and isinstance(new, str) and ("\n" in old or "\n" in new):
+        body = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2))[2:]
+        return [f"{change.path}: text changed", *body]
+    if change.op == "added":
+        return [f"{change.path}: added {_value(new)}"]
+    if change.op == "removed":
+        return [f"{change.path}: removed (was {_value(old)})"]
+    return [f"{change.path}: {_value(old)} → {_value(new)}"]
+
+
+def _short_image_change(old: str | None, new: str | None) -> str:
+    if old and new:
+        repo_old, _, tag_old = old.rpartition(":") if "@" not in old else (old, "", "")
+        repo_new, _, tag_new = new.rpartition(":") if "@" not in new else (new, "", "")
+        if repo_old and repo_old == repo_new and "/" not in tag_old + tag_new:
+            return f"{repo_old}: {tag_old} → {tag_new}"
+    return f"{old or '(none)'} → {new or '(none)'}"
+
+
+def grouped_images(result: DiffResult) -> list[tuple[str, list[str]]]:
+    """(image change, clusters) with identical changes grouped, sorted."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for change in result.images:
+        groups[_short_image_change(change.old, change.new)].add(change.cluster)
+    return sorted((text, sorted(clusters)) for text, clusters in groups.items())
+
+
+def _object_label(key: ObjKey) -> str:
+    _, kind, namespace, name = key
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def argocd_lines(result: DiffResult) -> list[str]:
+    return [
+        f"{a.cluster}: {_object_label(a.key)}: {a.annotation} {a.old if a.old is not None else '(none)'}"
+        f" → {a.new if a.new is not None else '(none)'}"
+        for a in result.argocd
+    ]
+
+
+def matrix_columns(result: DiffResult) -> tuple[list[str], list[tuple[list[str], dict[str, str]]]]:
+    """(services, columns): clusters with identical per-service status share one column."""
+    services, clusters, cells = result.matrix()
+    columns: dict[tuple[str, ...], list[str]] = {}
+    for cluster in clusters:
+        signature = tuple(cells[s].get(cluster, "") for s in services)
+        columns.setdefault(signature, []).append(cluster)
+    out = [(members, {s: cells[s].get(members[0], "") for s in services}) for members in columns.values()]
+    return services, out
+
+
+def _column_title(members: list[str]) -> str:
+    return ", ".join(members) if len(members) <= 3 else f"{members[0]}, {members[1]} +{len(members) - 2} more"
+
+
+def headline(result: DiffResult) -> str:
+    counts = {s: len(result.clusters_with(s)) for s in ("added", "removed", "changed", "unchanged")}
+    objects = {s: sum(c.count(s) for c in result.clusters) for s in ("added", "changed", "removed")}
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    return (
+        f"clusters: {', '.join(parts) or 'none'}; objects: {objects['added']} added, "
+        f"{objects['changed']} changed, {objects['removed']} removed"
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+
+_COLORS = {"+": "\033[32m", "-": "\033[31m", "~": "\033[33m", "bold": "\033[1m", "dim": "\033[2m"}
+_RESET = "\033[0m"
+
+
+def format_text(result: DiffResult, color: bool = False) -> str:
+    """Plain (or ANSI-coloured) report: summary first, then every object's changes."""
+
+    def paint(style: str, text: str) -> str:
+        return f"{_COLORS[style]}{text}{_RESET}" if color and style in _COLORS else text
+
+    out = [
+        paint("bold", f"diff {result.base_ref} ({result.base_commit[:12]}) → working tree"),
+        headline(result),
+    ]
+    removed_clusters = result.clusters_with("removed")
+    if removed_clusters:
+        out.append(paint("-", f"REMOVED clusters (every object deleted): {', '.join(removed_clusters)}"))
+    if result.images:
+        out += ["", paint("bold", "Images")]
+        out += [f"  {text}  [{', '.join(clusters)}]" for text, clusters in grouped_images(result)]
+    if result.argocd:
+        out += ["", paint("bold", "Argo CD sync waves and hooks")]
+        out += [f"  {line}" for line in argocd_lines(result)]
+    services, columns = matrix_columns(result)
+    if columns:
+        out += ["", paint("bold", "Services × clusters") + "  (+ added, ~ changed, - removed, = unchanged)"]
+        width = max(len(s) for s in services) if services else 8
+        titles = [_column_title(m) for m, _ in columns]
+        out.append("  " + " " * width + "  " + "  ".join(titles))
+        for service in services:
+            cells = []
+            for (_, statuses), title in zip(columns, titles, strict=True):
+                mark = STATUS_MARK.get(statuses[service], ".")
+                cells.append(paint(mark, mark) + " " * (len(title) - 1))
+            out.append(f"  {service.ljust(width)}  " + "  ".join(cells))
+        for members, _ in columns:
+            if len(members) > 3:
+                out.append(f"  {_column_title(members)}: {', '.join(members)}")
+    unchanged = result.clusters_with("unchanged")
+    if unchanged:
+        out += ["", f"unchanged clusters: {', '.join(unchanged)}"]
+    for cluster in result.clusters:
+        if cluster.status == "unchanged":
+            continue
+        out += ["", paint("bold", f"{cluster.name} ({cluster.status})")]
+        for obj in cluster.objects:
+            mark = STATUS_MARK[obj.status]
+            out.append(paint(mark, f"{mark} {obj.label}") + paint("dim", f"  [{obj.service}] {obj.status}"))
+            for change in obj.changes:
+                for i, line in enumerate(change_lines(change)):
+                    style = line[:1] if i and line[:1] in "+-" else ""
+                    out.append("    " + (paint(style, line) if style else line))
+            out += [f"    note: {note}" for note in obj.notes]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _md(text: str) -> str:
+    """Text safe inside a markdown table cell or list item."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("`", "'")
+
+
+def _fence(lines: Sequence[str]) -> str:
+    longest = max((len(m) for line in lines for m in re.findall(r"`+", line)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}diff\n" + "\n".join(lines) + f"\n{ticks}\n"
+
+
+def _md_change_lines(change: Change) -> list[str]:
+    """A change for a ```diff block: old values on `-` lines and new on `+` lines, so GitHub colours them."""
+    lines = change_lines(change)
+    if change.redacted or change.op == "reordered":
+        return [f"  {lines[0]}"]
+    if len(lines) > 1:  # multi-line text: a unified diff body already
+        body = [f"  {line}" if line.startswith("@@") else f"{line[:1] or ' '}     {line[1:]}" for line in lines[1:]]
+        return [f"  {lines[0]}", *body]
+    if change.op == "added":
+        return [f"+   {change.path}: {_value(change.new)}"]
+    if change.op == "removed":
+        return [f"-   {change.path}: {_value(change.old)}"]
+    return [f"  {change.path}:", f"-     {_value(change.old)}", f"+     {_value(change.new)}"]
+
+
+def _cluster_lines(cluster: ClusterDiff, full: bool) -> list[str]:
+    lines: list[str] = []
+    for obj in cluster.objects:
+        if obj.status == "changed":
+            lines.append(f"@@ ~ {obj.label}  [{obj.service}] changed @@")
+        else:
+            lines.append(f"{STATUS_MARK[obj.status]} {obj.label}  [{obj.service}] {obj.status}")
+        if full:
+            for change in obj.changes:
+                lines += _md_change_lines(change)
+            lines += [f"  note: {note}" for note in obj.notes]
+    return lines
+
+
+def _cluster_section(cluster: ClusterDiff, full: bool) -> str:
+    counts = ", ".join(f"{cluster.count(s)} {s}" for s in ("added", "changed", "removed") if cluster.count(s))
+    summary = f"<b>{_md(cluster.name)}</b> ({cluster.status}: {counts or 'no object differs'})"
+    body = _fence(_cluster_lines(cluster, full))
+    note = "" if full else "\n_Field changes cut to fit; run the diff locally for them._\n"
+    return f"<details><summary>{summary}</summary>\n\n{body}{note}\n</details>\n"
+
+
+def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A GitHub PR comment: the summary always, then per-cluster <details>, cut to stay under max_chars."""
+    top = [
+        f"### Rendered diff: `{_md(result.base_ref)}` ({result.base_commit[:12]}) → this branch",
+        "",
+        f"**{headline(result)}**",
+    ]
+    removed_clusters = result.clusters_with("removed")
+    if removed_clusters:
+        top += [
+            "",
+            f"**Removed clusters (every object deleted):** {', '.join(_md(c) for c in removed_clusters)}",
+        ]
+    if result.images:
+        top += ["", "**Images**", "", "| image change | clusters |", "| --- | --- |"]
+        top += [f"| {_md(text)} | {_md(', '.join(clusters))} |" for text, clusters in grouped_images(result)]
+    if result.argocd:
+        top += ["", "**Argo CD sync waves and hooks**", ""]
+        top += [f"- {_md(line)}" for line in argocd_lines(result)]
+    services, columns = matrix_columns(result)
+    if columns:
+        top += ["", "**Services × clusters** (+ added, ~ changed, − removed, = unchanged)", ""]
+        top.append("| service | " + " | ".join(_md(_column_title(m)) for m, _ in columns) + " |")
+        top.append("| --- |" + " :---: |" * len(columns))
+        for service in services:
+            row = [f"{STATUS_MARK.get(s[service], '')} {s[service]}".strip() for _, s in columns]
+            top.append(f"| {_md(service)} | " + " | ".join(row) + " |")
+        grouped = [m for m, _ in columns if len(m) > 3]
+        top += [""] + [f"- {_md(_column_title(m))}: {_md(', '.join(m))}" for m in grouped] if grouped else []
+    unchanged = result.clusters_with("unchanged")
+    if unchanged:
+        top += ["", f"Unchanged clusters: {_md(', '.join(unchanged))}"]
+    text = "\n".join(top) + "\n\n"
+    # Reserve room for the note about what was cut, so adding it never breaks the limit.
+    budget = max_chars - 600
+    cut_fields: list[str] = []
+    cut_all: list[str] = []
+    cut_objects = 0
+    for cluster in result.clusters:
+        if cluster.status == "unchanged":
+            continue
+        section = _cluster_section(cluster, full=True)
+        if len(text) + len(section) > budget:
+            section = _cluster_section(cluster, full=False)
+            if len(text) + len(section) > budget:
+                cut_all.append(cluster.name)
+                cut_objects += len(cluster.objects)
+                continue
+            cut_fields.append(cluster.name)
+        text += section
+    if cut_fields or cut_all:
+        parts = []
+        if cut_fields:
+            parts.append(f"field changes of {', '.join(_md(c) for c in cut_fields)}")
+        if cut_all:
+            parts.append(
+                f"all details of {len(cut_all)} cluster(s) ({cut_objects} objects): {_md(', '.join(cut_all))}"[:400]
+            )
+        text += (
+            f"\n**Cut to fit a GitHub comment ({max_chars:,} characters):** {'; '.join(parts)}. "
+            f"Run `python -m compiler diff --base {result.base_commit[:12]}` for everything.\n"
+        )
+    return text
+
+
+# --------------------------------------------------------------------------- json
+
+
+def as_json_data(result: DiffResult) -> dict[str, Any]:
+    """The documented JSON structure (see the module docstring)."""
+    services, clusters, cells = result.matrix()
+
+    def ident(cluster: str, key: ObjKey) -> dict[str, str]:
+        return {"cluster": cluster, "kind": key[1], "namespace": key[2], "name": key[3]}
+
+    return {
+        "version": JSON_VERSION,
+        "base": {"ref": result.base_ref, "commit": result.base_commit},
+        "changed": result.changed,
+        "summary": {
+            "clusters": {s: result.clusters_with(s) for s in ("added", "removed", "changed", "unchanged")},
+            "objects": {s: sum(c.count(s) for c in result.clusters) for s in ("added", "removed", "changed")},
+        },
+        "images": [
+            {**ident(i.cluster, i.key), "container": i.container, "old": i.old, "new": i.new} for i in result.images
+        ],
+        "argocd": [
+            {**ident(a.cluster, a.key), "annotation": a.annotation, "old": a.old, "new": a.new} for a in result.argocd
+        ],
+        "matrix": {"services": services, "clusters": clusters, "cells": cells},
+        "clusters": [
+            {
+                "name": c.name,
+                "status": c.status,
+                "rendered": c.rendered,
+                "unchanged_objects": c.unchanged_objects,
+                "objects": [o.as_dict() for o in c.objects],
+            }
+            for c in result.clusters
+        ],
+    }
+
+
+def format_json(result: DiffResult) -> str:
+    return json.dumps(as_json_data(result), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+
+
+def format_result(result: DiffResult, fmt: str, *, color: bool = False, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
+    if fmt == "json":
+        return format_json(result)
+    if fmt == "markdown":
+        return format_markdown(result, max_chars)
+    return format_text(result, color)

@@ -1,0 +1,156 @@
+"""Content hashes of an overlay's inputs: every file kustomize may read for it, and the kustomize version."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compiler.render.manifests import _Loader
+from compiler.render.sources import FsSource, Source
+
+# Bump when the key layout changes so old cache entries are never read as new ones.
+_HASH_SCHEMA = "cave-render-v1"
+
+# Keys of a kustomization whose values name files or directories (lists of strings).
+_PATH_LISTS = (
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "patchesStrategicMerge",
+)
+# Keys holding lists of mappings with a `path` (inline patches have none).
+_PATCH_LISTS = ("patches", "patchesJson6902", "replacements")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+# --------------------------------------------------------------------------- content hashes
+
+
+def _references(doc: Mapping[str, Any]) -> Iterator[str]:
+    """Every file or directory a kustomization names (paths relative to its directory, or URLs)."""
+    for key in _PATH_LISTS:
+        for item in doc.get(key) or []:
+            if isinstance(item, str):
+                yield item
+    for key in _PATCH_LISTS:
+        for item in doc.get(key) or []:
+            if isinstance(item, Mapping) and isinstance(item.get("path"), str):
+                yield item["path"]
+    for key in _GENERATORS:
+        for gen in doc.get(key) or []:
+            if not isinstance(gen, Mapping):
+                continue
+            for source in [*(gen.get("files") or []), *(gen.get("envs") or []), gen.get("env")]:
+                if isinstance(source, str):
+                    yield source.split("=", 1)[-1]
+    for holder, key in (("openapi", "path"), ("helmGlobals", "chartHome")):
+        value = doc.get(holder)
+        if isinstance(value, Mapping) and isinstance(value.get(key), str):
+            yield value[key]
+    for chart in doc.get("helmCharts") or []:
+        if isinstance(chart, Mapping) and isinstance(chart.get("valuesFile"), str):
+            yield chart["valuesFile"]
+
+
+def _is_remote(ref: str) -> bool:
+    return "://" in ref or ref.startswith(("git@", "github.com/", "gitlab.com/", "bitbucket.org/"))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What an overlay's render depends on: files (relpath → blob id) and remote references."""
+
+    files: Mapping[str, str]
+    remotes: frozenset[str]
+
+
+# Parsed kustomization files by blob id; never mutated after parsing.
+_DOCS: dict[str, Any] = {}
+_DOCS_LOCK = threading.Lock()
+
+
+@dataclass
+class InputHasher:
+    """Content hashes of overlays in one source; memoises work shared by overlays (their bases)."""
+
+    source: Source
+    _dirs: dict[str, Inputs] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _doc(self, rel: str) -> Any:
+        """A kustomization file parsed, memoised by content across sources (a diff's sides share most)."""
+        digest = self.source.digest(rel)
+        with _DOCS_LOCK:
+            if digest in _DOCS:
+                return _DOCS[digest]
+        try:
+            doc = yaml.load(self.source.read(rel), Loader=_Loader)
+        except (yaml.YAMLError, UnicodeDecodeError):
+            doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
+        with _DOCS_LOCK:
+            if len(_DOCS) > 10_000:
+                _DOCS.clear()
+            _DOCS[digest] = doc
+        return doc
+
+    def _directory(self, directory: str, seen: frozenset[str]) -> Inputs:
+        """Inputs of a kustomization directory: all its files, and what it references, recursively."""
+        if directory in self._dirs:
+            return self._dirs[directory]
+        src = self.source
+        files = {rel: src.digest(rel) for rel in src.files_under(directory)}
+        remotes: set[str] = set()
+        kfile = src.kustomization(directory)
+        doc = self._doc(kfile) if kfile else None
+        for ref in _references(doc) if isinstance(doc, Mapping) else ():
+            if _is_remote(ref):
+                remotes.add(ref)
+                continue
+            target = posixpath.normpath(posixpath.join(directory, ref))
+            if src.is_file(target):
+                files.setdefault(target, src.digest(target))
+            elif src.is_dir(target) and src.kustomization(target) and target not in seen:
+                sub = self._directory(target, seen | {target})
+                files.update(sub.files)
+                remotes |= sub.remotes
+            elif target not in seen:
+                files[target] = "missing"  # kustomize fails on it (or a cycle); still part of the key
+        result = Inputs(files, frozenset(remotes))
+        self._dirs[directory] = result
+        return result
+
+    def inputs(self, overlay: str) -> Inputs:
+        """Every input file of an overlay (relative path, e.g. overlays/minnie) and its remote refs."""
+        overlay = posixpath.normpath(overlay)
+        with self._lock:
+            return self._directory(overlay, frozenset({overlay}))
+
+    def overlay_hash(self, overlay: str, kustomize_version: str) -> str:
+        """Content hash of an overlay: its input files, their paths, remote refs and the kustomize version."""
+        inputs = self.inputs(overlay)
+        h = hashlib.sha256()
+        h.update(f"{_HASH_SCHEMA}\0kustomize {kustomize_version}\0overlay {posixpath.normpath(overlay)}\0".encode())
+        for rel in sorted(inputs.files):
+            h.update(f"file {rel}\0{inputs.files[rel]}\0".encode())
+        for ref in sorted(inputs.remotes):
+            h.update(f"remote {ref}\0".encode())
+        return h.hexdigest()
+
+
+def content_hash(overlay: Path, kustomize_version: str, root: Path) -> str:
+    """Content hash of one overlay directory under root (see InputHasher.overlay_hash)."""
+    rel = Path(os.path.relpath(overlay.absolute(), root.absolute())).as_posix()
+    return InputHasher(FsSource(root.absolute())).overlay_hash(rel, kustomize_version)

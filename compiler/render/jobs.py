@@ -1,0 +1,157 @@
+"""Render jobs: one kustomize process per overlay, in parallel, through the cache."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import UserError
+from compiler.paths import overlay_rel
+from compiler.render import kustomize
+from compiler.render.cache import RenderCache, default_cache
+from compiler.render.hashing import InputHasher
+from compiler.render.manifests import parse_objects, sorted_objects
+from compiler.render.sources import overlay_dir, select_clusters, worktree_source
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass
+class RenderStats:
+    """How many overlays were rendered by kustomize and how many came from the cache (thread-safe)."""
+
+    renders: int = 0
+    cache_hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, *, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.cache_hits += 1
+            else:
+                self.renders += 1
+
+
+STATS = RenderStats()
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One overlay to render: a label for messages (usually the cluster), its directory and its hash."""
+
+    label: str
+    overlay: Path
+    key: str
+    cacheable: bool = True
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Kustomize's output for one overlay, as text and (parsed on first use) as objects."""
+
+    label: str
+    key: str
+    text: str
+    from_cache: bool
+
+    @cached_property
+    def objects(self) -> list[dict[str, Any]]:
+        return parse_objects(self.text, self.label)
+
+
+def object_set(rendered: Mapping[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
+    """(cluster, object) of several clusters' renders, sorted by cluster, api group, kind, namespace, name."""
+    return [(cluster, obj) for cluster in sorted(rendered) for obj in sorted_objects(rendered[cluster].objects)]
+
+
+def from_cache(job: RenderJob, cache: RenderCache | None) -> Rendered | None:
+    """The cached render of a job, if there is one (counted in STATS)."""
+    text = cache.get(job.key) if cache is not None and job.cacheable else None
+    if text is None:
+        return None
+    STATS.count(hit=True)
+    return Rendered(job.label, job.key, text, from_cache=True)
+
+
+def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | None) -> Rendered:
+    if hit := from_cache(job, cache):
+        return hit
+    text = tool.build(job.overlay, label=job.label)
+    STATS.count(hit=False)
+    if cache is not None and job.cacheable:
+        cache.put(job.key, text)
+    return Rendered(job.label, job.key, text, from_cache=False)
+
+
+def render_jobs(
+    jobs: Sequence[RenderJob],
+    tool: kustomize.Kustomize,
+    cache: RenderCache | None,
+    workers: int | None = None,
+) -> list[Rendered]:
+    """Render every job, one kustomize process per overlay in parallel; all failures in one UserError."""
+    results = render_jobs_settled(jobs, tool, cache, workers)
+    problems = [p for r in results if isinstance(r, UserError) for p in r.problems]
+    if problems:
+        raise UserError(problems)
+    return [r for r in results if isinstance(r, Rendered)]
+
+
+def render_jobs_settled(
+    jobs: Sequence[RenderJob],
+    tool: kustomize.Kustomize,
+    cache: RenderCache | None,
+    workers: int | None = None,
+) -> list[Rendered | UserError]:
+    """Like render_jobs, but a failed job yields its UserError in its place instead of raising."""
+    if not jobs:
+        return []
+    workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    results: list[Rendered | UserError] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_render_one, job, tool, cache) for job in jobs]
+        for future in futures:
+            try:
+                results.append(future.result())
+            except UserError as err:
+                results.append(err)
+    if cache is not None and any(isinstance(r, Rendered) and not r.from_cache for r in results):
+        cache.prune()
+    return results
+
+
+def make_job(hasher: InputHasher, label: str, overlay: str, directory: Path, kustomize_version: str) -> RenderJob:
+    """A job rendering `directory`, keyed by the hash of `overlay` in the hasher's source."""
+    remote = bool(hasher.inputs(overlay).remotes)  # remote inputs can change unseen: never cached
+    return RenderJob(label, directory, hasher.overlay_hash(overlay, kustomize_version), cacheable=not remote)
+
+
+def render_clusters(
+    root: Path,
+    clusters: Sequence[str],
+    *,
+    cache: RenderCache | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
+) -> dict[str, Rendered]:
+    """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default)."""
+    root = root.absolute()
+    tool = kustomize.find(root)
+    hasher = InputHasher(worktree_source(root))
+    if use_cache and cache is None:
+        cache = default_cache(root)
+    jobs = [make_job(hasher, c, overlay_rel(c), overlay_dir(root, c), tool.version) for c in clusters]
+    rendered = render_jobs(jobs, tool, cache if use_cache else None, workers)
+    return {r.label: r for r in rendered}
+
+
+def render_cluster(root: Path, cluster: str, *, use_cache: bool = True) -> Rendered:
+    """Rendered output of one cluster (UserError listing known clusters when it does not exist)."""
+    select_clusters(root, [cluster])
+    return render_clusters(root, [cluster], use_cache=use_cache)[cluster]

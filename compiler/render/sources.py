@@ -1,0 +1,192 @@
+"""Where overlays come from: the working tree or a git ref, and the clusters they hold."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from compiler import git
+from compiler.errors import Problem, UserError
+from compiler.paths import OVERLAYS, overlay_rel, spec_rel
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+# --------------------------------------------------------------------------- clusters and overlays
+
+
+def overlay_dir(root: Path, cluster: str) -> Path:
+    return root / OVERLAYS / cluster
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def list_clusters(root: Path) -> list[str]:
+    """Clusters with both a spec (environments/<c>.yaml) and an overlay (overlays/<c>/), sorted."""
+    return clusters_in(FsSource(root))
+
+
+def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
+    """The requested clusters (all when none), or a UserError listing the known ones."""
+    known = list_clusters(root)
+    if not requested:
+        return known
+    unknown = [c for c in requested if c not in known]
+    if unknown:
+        listing = ", ".join(known) if known else "none: run `python -m compiler build` first"
+        raise UserError(
+            [Problem(overlay_rel(c), message=f"unknown cluster {c!r} (known clusters: {listing})") for c in unknown]
+        )
+    return list(dict.fromkeys(requested))
+
+
+# --------------------------------------------------------------------------- input trees
+
+
+def blob_id(data: bytes) -> str:
+    """Git's blob id of some bytes: files are identified the same way on disk and in a commit."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class Source:
+    """A tree of input files addressed by paths relative to its root (posix, normalised)."""
+
+    label = ""
+
+    def is_file(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def is_dir(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def files_under(self, rel: str) -> list[str]:
+        """Every file below a directory, recursively."""
+        raise NotImplementedError
+
+    def subdirs(self, rel: str) -> list[str]:
+        """Names of the directories directly inside a directory."""
+        raise NotImplementedError
+
+    def read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def digest(self, rel: str) -> str:
+        return blob_id(self.read(rel))
+
+    def kustomization(self, directory: str) -> str | None:
+        """The kustomization file of a directory (relative path), if it has one."""
+        for name in KUSTOMIZATION_FILES:
+            rel = posixpath.join(directory, name) if directory else name
+            if self.is_file(rel):
+                return rel
+        return None
+
+
+class FsSource(Source):
+    """Files on disk under root; `known` blob ids (from git's index) save reading unchanged files."""
+
+    def __init__(self, root: Path, known: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.label = str(root)
+        self._known = dict(known or {})
+        self._digests: dict[str, str] = {}
+
+    def _path(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+    def is_file(self, rel: str) -> bool:
+        return self._path(rel).is_file()
+
+    def is_dir(self, rel: str) -> bool:
+        return self._path(rel).is_dir()
+
+    def files_under(self, rel: str) -> list[str]:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self._path(rel)):
+            dirnames.sort()
+            base = Path(os.path.relpath(dirpath, self.root)).as_posix()
+            found += [posixpath.normpath(posixpath.join(base, n)) for n in sorted(filenames)]
+        return [f for f in found if self.is_file(f)]
+
+    def subdirs(self, rel: str) -> list[str]:
+        path = self._path(rel)
+        return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+
+    def read(self, rel: str) -> bytes:
+        return self._path(rel).read_bytes()
+
+    def digest(self, rel: str) -> str:
+        digest = self._known.get(rel) or self._digests.get(rel)
+        if digest is None:
+            digest = self._digests[rel] = blob_id(self.read(rel))
+        return digest
+
+
+class GitSource(Source):
+    """Files of a commit, listed and read from git without a checkout."""
+
+    def __init__(self, root: Path, commit: str) -> None:
+        self.root, self.commit = root, commit
+        self.label = commit[:12]
+        self._files = git.ls_tree(root, commit)
+        self._under: dict[str, list[str]] = {}
+        self._children: dict[str, set[str]] = {}
+        for rel in sorted(self._files):
+            parts = rel.split("/")
+            for depth in range(len(parts)):
+                parent = "/".join(parts[:depth])
+                self._under.setdefault(parent, []).append(rel)
+                if depth + 1 < len(parts):
+                    self._children.setdefault(parent, set()).add(parts[depth])
+        self._blobs: dict[str, bytes] | None = None
+
+    def is_file(self, rel: str) -> bool:
+        return rel in self._files
+
+    def is_dir(self, rel: str) -> bool:
+        return rel in self._under and rel not in self._files
+
+    def files_under(self, rel: str) -> list[str]:
+        return list(self._under.get(rel, [])) if self.is_dir(rel) else []
+
+    def subdirs(self, rel: str) -> list[str]:
+        return sorted(self._children.get(rel, set()))
+
+    def digest(self, rel: str) -> str:
+        return self._files[rel]
+
+    def export(self, rels: Sequence[str], dest: Path) -> None:
+        """Write these files of the commit under dest, to render from."""
+        git.export_files(self.root, self.commit, sorted(r for r in rels if r in self._files), dest)
+
+    def read(self, rel: str) -> bytes:
+        if self._blobs is None:
+            # Kustomization files are all that hashing reads: fetch them in one git process.
+            wanted = [b for r, b in self._files.items() if posixpath.basename(r) in KUSTOMIZATION_FILES]
+            self._blobs = git.cat_blobs(self.root, wanted)
+        blob = self._files[rel]
+        if blob not in self._blobs:
+            self._blobs |= git.cat_blobs(self.root, [blob])
+        return self._blobs[blob]
+
+
+def worktree_source(root: Path) -> FsSource:
+    """The working tree; inside a git repository, unchanged files are identified from git's index."""
+    return FsSource(root, git.clean_index_blobs(root) if git.is_repo(root) else None)
+
+
+def clusters_in(source: Source) -> list[str]:
+    """Clusters of a tree: a spec environments/<c>.yaml and a kustomization in overlays/<c>/."""
+    return [
+        c
+        for c in source.subdirs(OVERLAYS)
+        if source.is_file(spec_rel(c)) and source.kustomization(overlay_rel(c))
+    ]

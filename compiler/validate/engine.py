@@ -1,0 +1,54 @@
+"""Validate rendered clusters: schemas and rules, and the findings as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from compiler.render.jobs import render_clusters
+from compiler.validate.model import Finding, Obj
+from compiler.validate.rules import RULES, ClusterSet
+from compiler.validate.schemas import Schemas, kubernetes_schema_version
+
+# --------------------------------------------------------------------------- running it all
+
+
+def validate_objects(
+    cluster: str, objects: Sequence[Obj], kubernetes_version: str, schemas: Schemas | None = None
+) -> list[Finding]:
+    """Every schema and CAVE-rule problem of one cluster's rendered objects, sorted."""
+    schema_version = kubernetes_schema_version(kubernetes_version)
+    schemas = schemas or Schemas()
+    findings = [f for obj in objects for f in schemas.check(cluster, obj, schema_version)]
+    cs = ClusterSet(cluster, list(objects))
+    for check in RULES.values():
+        findings.extend(check(cs))
+    return sorted(set(findings))
+
+
+def validate_clusters(
+    root: Path,
+    versions: Mapping[str, str],
+    schemas: Schemas | None = None,
+    *,
+    use_cache: bool = True,
+) -> list[Finding]:
+    """Render the clusters in `versions` (cluster → Kubernetes version) in parallel and validate them."""
+    for version in set(versions.values()):
+        kubernetes_schema_version(version)  # fail on a bad version before rendering anything
+    rendered = render_clusters(root, sorted(versions), use_cache=use_cache)
+    schemas = schemas or Schemas()
+    return sorted(
+        f
+        for cluster in sorted(versions)
+        for f in validate_objects(cluster, rendered[cluster].objects, versions[cluster], schemas)
+    )
+
+
+def format_text(findings: Iterable[Finding]) -> str:
+    return "".join(f"{f}\n" for f in findings)
+
+
+def format_json(findings: Iterable[Finding]) -> str:
+    return json.dumps([f.as_dict() for f in findings], indent=2, sort_keys=True) + "\n"

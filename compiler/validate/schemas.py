@@ -1,0 +1,217 @@
+"""Kubernetes and CRD schemas: strict schema validation of rendered objects."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from jsonschema.protocols import Validator
+from kubernetes_validate import utils as kv_utils
+from referencing import Registry, Resource
+
+from compiler.errors import Problem, UserError
+from compiler.render.manifests import field_path, load_yaml_documents
+from compiler.validate.model import Finding, Obj, _finding
+
+# --------------------------------------------------------------------------- schema sources
+
+
+def _redacted(error: jsonschema.ValidationError) -> str:
+    """The schema error without the offending value: it may be a secret."""
+    return error.message.replace(repr(error.instance), "value" if not isinstance(error.instance, dict) else "object")
+
+
+def _errors(validator: Validator, obj: Obj) -> list[tuple[str, str]]:
+    found = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
+    return [(field_path(e.absolute_path), _redacted(e)) for e in found]
+
+
+def kubernetes_schema_version(version: str) -> str:
+    """The bundled kubernetes-validate schema version ("1.31.0") for a cluster version ("1.31")."""
+    wanted = kv_utils.major_minor(version.removeprefix("v"))
+    bundled = {kv_utils.major_minor(v): v for v in kv_utils.all_versions()}
+    if wanted not in bundled:
+        minors = sorted(bundled, key=lambda v: tuple(int(p) for p in v.split(".")))
+        raise UserError(
+            f"Kubernetes {version} has no bundled schemas in kubernetes-validate "
+            f"{kubernetes_validate.version.__version__} (it has {minors[0]}-{minors[-1]}: "
+            "upgrade kubernetes-validate or pass a supported --kubernetes-version)"
+        )
+    return str(bundled[wanted])
+
+
+@functools.lru_cache(maxsize=512)
+def _k8s_validator(schema_version: str, kind: str, api_version: str) -> Validator | None:
+    """Strict validator for a built-in kind, as kubernetes_validate.validate builds it, cached."""
+    mangled = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema_dir = f"kubernetes-json-schema/v{schema_version}-local-strict"
+    try:
+        schema = kv_utils.schema_contents(f"{schema_dir}/{kind.lower()}-{mangled}.json", schema_version)
+    except FileNotFoundError:
+        return None
+    definitions = kv_utils.schema_contents(f"{schema_dir}/_definitions.json", schema_version)
+    registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+def _is_builtin_group(group: str) -> bool:
+    return "." not in group or group.endswith(".k8s.io")
+
+
+def _openapi_to_jsonschema(schema: Any) -> Any:
+    """A CRD's openAPIV3Schema as draft-7 JSON schema: nullable and int-or-string made explicit, and
+    unknown fields rejected (the API server silently prunes them, so they are always a mistake)."""
+    if isinstance(schema, list):
+        return [_openapi_to_jsonschema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _openapi_to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    out.pop("nullable", None)
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]:
+    """(group, version, kind) → JSON schema from CRD manifests (multi-document YAML files)."""
+    schemas: dict[tuple[str, str, str], Any] = {}
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            docs = load_yaml_documents(path.read_text())
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(Problem(str(path), message=f"cannot read CRD file: {err} (pass a readable --crds FILE)"))
+            continue
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            problems.append(
+                Problem(
+                    str(path),
+                    line=mark.line + 1 if mark else 0,
+                    col=mark.column + 1 if mark else 0,
+                    message="not valid YAML (fix the CRD file)",
+                )
+            )
+            continue
+        before = len(schemas)
+        for doc in docs:
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc.get("spec") or {}
+            group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
+            for version in spec.get("versions") or []:
+                schema = ((version.get("schema") or {}).get("openAPIV3Schema")) if isinstance(version, dict) else None
+                if group and kind and isinstance(schema, dict):
+                    schemas[(group, str(version.get("name")), kind)] = _openapi_to_jsonschema(schema)
+        if len(schemas) == before:
+            problems.append(
+                Problem(
+                    str(path),
+                    message="no apiextensions.k8s.io/v1 CustomResourceDefinition with an openAPIV3Schema "
+                    "(pass CRD manifests to --crds)",
+                )
+            )
+    if problems:
+        raise UserError(problems)
+    return schemas
+
+
+@dataclass
+class Schemas:
+    """Every schema source for one validation run; validators are built once and reused."""
+
+    crd_dir: Path | None = None
+    crd_manifests: Mapping[tuple[str, str, str], Any] = field(default_factory=dict)
+    _crd_validators: dict[tuple[str, str, str], Validator | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, crd_dir: Path | None, crd_files: Sequence[Path]) -> Schemas:
+        """Schemas from --crd-schemas DIR and --crds FILE...; UserError when they cannot be read."""
+        if crd_dir is not None and not crd_dir.is_dir():
+            raise UserError([Problem(str(crd_dir), message="not a directory (pass --crd-schemas DIR)")])
+        return cls(crd_dir=crd_dir, crd_manifests=load_crd_manifests(crd_files))
+
+    def crd_validator(self, group: str, version: str, kind: str) -> Validator | None:
+        key = (group, version, kind)
+        if key not in self._crd_validators:
+            schema = self.crd_manifests.get(key)
+            if schema is None and self.crd_dir is not None:
+                path = self.crd_dir / group / f"{kind.lower()}_{version}.json"
+                if path.is_file():
+                    try:
+                        schema = json.loads(path.read_text())
+                    except (OSError, ValueError) as err:
+                        raise UserError(
+                            [Problem(str(path), message=f"not a JSON schema: {err} (fix the file)")]
+                        ) from None
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator) if schema else None
+            self._crd_validators[key] = cls(schema) if cls and schema is not None else None
+        return self._crd_validators[key]
+
+    def check(self, cluster: str, obj: Obj, schema_version: str) -> list[Finding]:
+        """Schema problems of one object (a missing schema is a problem too)."""
+        api_version = str(obj.get("apiVersion") or "")
+        kind = str(obj.get("kind") or "")
+        if not api_version or not kind:
+            return [_finding(cluster, obj, "", "schema", "no apiVersion or kind (every object needs both)")]
+        group, _, version = api_version.rpartition("/")
+        minor = kv_utils.major_minor(schema_version)
+        if _is_builtin_group(group):
+            validator = _k8s_validator(schema_version, kind, api_version)
+            if validator is not None:
+                return [_finding(cluster, obj, p, "schema", m) for p, m in _errors(validator, obj)]
+            if "." not in group:
+                return [
+                    _finding(
+                        cluster,
+                        obj,
+                        "apiVersion",
+                        "schema",
+                        f"no schema for {api_version} {kind} in Kubernetes {minor}: removed API? "
+                        "(use the API version this Kubernetes serves)",
+                    )
+                ]
+        validator = self.crd_validator(group, version, kind)
+        if validator is None:
+            fix = "pass its CRD with --crds FILE or a schema directory with --crd-schemas DIR"
+            message = (
+                # *.k8s.io holds both built-in APIs (removed ones end up here) and CRDs such as the VPA.
+                f"no schema for {api_version} {kind} in Kubernetes {minor} nor in the CRD schemas: "
+                f"removed API? (use the API version this Kubernetes serves, or {fix})"
+                if _is_builtin_group(group)
+                else f"no schema for custom resource {api_version} {kind} ({fix})"
+            )
+            return [_finding(cluster, obj, "apiVersion", "crd-schema", message)]
+        return [_finding(cluster, obj, p, "crd-schema", m) for p, m in _errors(validator, obj)]
+
+
+# --------------------------------------------------------------------------- the rendered set
+
+
+_POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
