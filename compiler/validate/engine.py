@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from compiler.render.jobs import render_clusters
+from compiler.validate.fleet import check_fleet, load_fleet
 from compiler.validate.model import Finding, Obj
 from compiler.validate.rules import RULES, ClusterSet
 from compiler.validate.schemas import Schemas, kubernetes_schema_version
@@ -33,17 +34,26 @@ def validate_clusters(
     schemas: Schemas | None = None,
     *,
     use_cache: bool = True,
+    fleet_rules: bool = True,
 ) -> list[Finding]:
-    """Render the clusters in `versions` (cluster → Kubernetes version) in parallel and validate them."""
+    """Render the clusters in `versions` (cluster → Kubernetes version) in parallel and validate them.
+
+    With `fleet_rules`, the fleet rules also run (over every cluster of the repository, since a local depends
+    on its global and clusters must not collide); only findings about the clusters in `versions` are kept.
+    """
     for version in set(versions.values()):
         kubernetes_schema_version(version)  # fail on a bad version before rendering anything
     rendered = render_clusters(root, sorted(versions), use_cache=use_cache)
     schemas = schemas or Schemas()
-    return sorted(
+    findings = [
         f
         for cluster in sorted(versions)
         for f in validate_objects(cluster, rendered[cluster].objects, versions[cluster], schemas)
-    )
+    ]
+    if fleet_rules:
+        fleet = load_fleet(root, use_cache=use_cache)
+        findings.extend(f for f in check_fleet(fleet) if f.cluster in versions)
+    return sorted(set(findings))
 
 
 def format_text(findings: Iterable[Finding]) -> str:

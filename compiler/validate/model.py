@@ -22,8 +22,11 @@ class Finding:
     path: str
     rule: str
     message: str
+    where: str = ""  # `environments/<cluster>.yaml:LINE:COL` when a spec value is the cause
 
     def __str__(self) -> str:
+        if self.where:
+            return f"{self.where}: {self.cluster}: {self.message}"
         obj = f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
         where = f"{obj}: {self.path}" if self.path else obj
         return f"{self.cluster}: {where}: {self.message}"

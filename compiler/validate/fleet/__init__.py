@@ -1,0 +1,133 @@
+"""Fleet rules: deployability checks that look at the whole fleet at once.
+
+A per-object check cannot see that a pod tolerates none of its cluster's node pools, that an HPA reads a
+metric nothing in the cluster provides, or that Argo CD's first sync would wait forever on a secret only an
+operator can make once a later wave runs. These rules see, together: every cluster's rendered objects, the
+Argo CD app-of-apps (add-on charts and their values, sync waves, the health checks), the specs (node pools,
+DNS, projects: findings point at `environments/<cluster>.yaml:LINE:COL` where a spec value is the cause) and
+each cluster's bootstrap plan (Google service accounts, roles, secrets, DNS zones).
+
+Each rule is a function `Fleet -> Iterator[Finding]` registered with `@fleet_rule(name)` in a module of this
+package; `compiler.validate.fleet.rules` imports them all.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.bootstrap.desired import desired
+from compiler.bootstrap.model import Resource
+from compiler.spec.load import Loaded
+from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
+from compiler.spec.settings import LoadedSettings
+from compiler.spec.yamlio import Loc
+from compiler.validate.model import Finding, Obj, _finding
+
+FleetRule = Callable[["Fleet"], Iterator[Finding]]
+FLEET_RULES: dict[str, FleetRule] = {}
+
+
+def fleet_rule(name: str) -> Callable[[FleetRule], FleetRule]:
+    """Register a fleet rule under the name its findings carry."""
+
+    def register(func: FleetRule) -> FleetRule:
+        FLEET_RULES[name] = func
+        return func
+
+    return register
+
+
+@dataclass
+class Fleet:
+    """Everything the fleet rules look at, for every cluster of the repository."""
+
+    root: Path
+    loaded: dict[str, Loaded]  # cluster -> spec and its document (positions)
+    settings: LoadedSettings | None  # gitops.yaml, when the repository has one
+    objects: dict[str, list[Obj]]  # cluster -> its rendered overlay
+    argocd: list[Obj]  # the rendered overlays/argocd (empty without gitops.yaml)
+
+    def spec(self, cluster: str) -> ClusterSpec:
+        return self.loaded[cluster].spec
+
+    @property
+    def clusters(self) -> list[str]:
+        return sorted(self.loaded)
+
+    def locals(self) -> list[str]:
+        return [c for c in self.clusters if isinstance(self.spec(c), LocalCluster)]
+
+    def globals(self) -> list[str]:
+        return [c for c in self.clusters if isinstance(self.spec(c), GlobalCluster)]
+
+    @functools.cached_property
+    def plans(self) -> dict[str, list[Resource]]:
+        """cluster -> the resources `bootstrap` plans for it (offline, from the spec alone)."""
+        return {c: desired(self.spec(c)) for c in self.clusters}
+
+    def where(self, cluster: str, loc: Loc, *, key: bool = False) -> str:
+        """`environments/<cluster>.yaml:LINE:COL` of a spec value (the closest enclosing key if it is absent)."""
+        doc = self.loaded[cluster].doc
+        line, col = doc.position(loc, key=key)
+        return f"{doc.path}:{line}:{col}"
+
+    def spec_finding(self, cluster: str, loc: Loc, rule: str, message: str, *, key: bool = False) -> Finding:
+        """A finding caused by a spec value: reported at its file:line:col."""
+        return Finding(cluster, "", "", "", "", rule, message, where=self.where(cluster, loc, key=key))
+
+    @staticmethod
+    def object_finding(cluster: str, obj: Obj, path: str, rule: str, message: str) -> Finding:
+        return _finding(cluster, obj, path, rule, message)
+
+    def argocd_objects(self, kind: str) -> list[Obj]:
+        return [o for o in self.argocd if o.get("kind") == kind]
+
+
+def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
+    """The whole fleet of the repository at `root`: specs, settings, every rendered overlay (cached)."""
+    from compiler.paths import ARGOCD_DIR, OVERLAYS
+    from compiler.render import kustomize
+    from compiler.render.cache import default_cache
+    from compiler.render.hashing import InputHasher
+    from compiler.render.jobs import make_job, render_clusters, render_jobs
+    from compiler.render.sources import list_clusters, worktree_source
+    from compiler.spec.load import load_all
+    from compiler.spec.settings import load_settings
+
+    loaded = load_all(root)
+    settings = load_settings(root)
+    rendered = render_clusters(root, [c for c in list_clusters(root) if c in loaded], use_cache=use_cache)
+    argocd: list[Obj] = []
+    argocd_dir = root / OVERLAYS / ARGOCD_DIR
+    if settings is not None and argocd_dir.is_dir():
+        tool = kustomize.find(root)
+        job = make_job(InputHasher(worktree_source(root.absolute())), f"{OVERLAYS}/{ARGOCD_DIR}",
+                       f"{OVERLAYS}/{ARGOCD_DIR}", argocd_dir.absolute(), tool.version)
+        [out] = render_jobs([job], tool, default_cache(root) if use_cache else None)
+        argocd = list(out.objects)
+    return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd)
+
+
+def check_fleet(fleet: Fleet, rules: Sequence[str] | None = None) -> list[Finding]:
+    """Every finding of the fleet rules (all registered ones, or those named), sorted."""
+    from compiler.validate.fleet import rules as _registered  # noqa: F401  (registers every rule)
+
+    findings: list[Finding] = []
+    for name, check in sorted(FLEET_RULES.items()):
+        if rules is None or name in rules:
+            findings.extend(check(fleet))
+    return sorted(set(findings))
+
+
+def get(obj: Any, *keys: str | int) -> Any:
+    """obj[k1][k2]... or None where a step is missing or of the wrong type."""
+    for key in keys:
+        if isinstance(key, int):
+            obj = obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else None
+        else:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
