@@ -17,7 +17,10 @@ def make_fleet(dest: Path, locals_count: int = 99) -> Path:
     template = (REPO / "environments" / "minnie.yaml").read_text()
     for i in range(1, locals_count + 1):
         name = f"l{i:03d}"
-        text = re.sub(r"\bminnie\b", name, template)  # names, hostnames, Argo CD cluster name
+        # names, hostnames, Argo CD cluster name, and the data each cluster writes: its PCG tables, datastacks and
+        # PCG bucket path (two clusters writing the same data are refused: compiler/spec/sharing.py)
+        text = re.sub(r"minnie", name, template)
+        text = text.replace("pcg_bucket: cave-demo-pcg-edges", f"pcg_bucket: cave-demo-pcg-edges/{name}")
         text = re.sub(r"static_ip: \S+", f"static_ip: 192.0.2.{i}", text)  # each cluster reserves its own
         (env / f"{name}.yaml").write_text(text)
     if not (dest / "base").exists():

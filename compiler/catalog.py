@@ -3,12 +3,14 @@
 Each entry names its Kustomize base (base/<name>/), the workloads in it (so the compiler can patch
 replicas and requests, and the spec can be checked against them), its images, its Ingress paths, the
 config files the compiler renders from compiler/templates/<name>/, the Secret Manager secrets it
-reads and the GCP service account its pods run as (Workload Identity). Facts come from
+reads, the GCP service account its pods run as (Workload Identity) and the Google APIs they call with it
+(the roles bootstrap grants). Facts come from
 cave-deployment-facts.md sections 1-3 and 6.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +32,10 @@ class Workload:
     # For HPAs scaling on a Pub/Sub backlog: the compiler.derive.Names attribute holding the subscription id,
     # which embeds the cluster name and so is patched into metrics[0] of the HPA by the overlay.
     hpa_subscription: str | None = None
+    # A setting of the service's spec section this workload cannot work without (e.g. "dump_bucket"): the
+    # workload is deployed only when it is set. It then lives in the Kustomize Component base/<service>/<name>/
+    # (not in the service's base), which the overlay includes only in that case.
+    requires: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,17 @@ class Image:
     name: str
     tag: str = "v{version}"  # formatted with the service version
     registry: Registry = "repository"
+
+    def ref(self, repository: str, data_project: str | None, version: str) -> tuple[str, str]:
+        """(image name, tag) of this image at `version`, for a cluster with this docker repository and data project."""
+        tag = self.tag.format(version=version)
+        if self.registry == "dockerhub":
+            return self.name, tag
+        if self.registry == "data-project-gcr":
+            if data_project is None:
+                raise ValueError(f"image {self.name} lives in a data project's registry: a local cluster's")
+            return f"gcr.io/{data_project}/{self.name}", tag
+        return f"{repository}/{self.name}", tag
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,41 @@ class ConfigMap:
     secret: bool = False
 
 
+GoogleScope = Literal["project", "data-project", "bucket"]
+
+
+@dataclass(frozen=True)
+class GoogleApi:
+    """One Google API a service's pods call as their GCP service account (Workload Identity), and the role
+    that allows it: the one fact bootstrap grants from (compiler/bootstrap/desired.py) and the google-identity
+    fleet rule checks the plan against.
+
+    `on` says where the role is granted: the cluster's project, the data project (Bigtable and PCG data live
+    there; the cluster's project when the spec has no data project) or each bucket the spec names at
+    `bucket_field` (a dotted path from the spec root: a bucket, `bucket/prefix`, or a mapping whose values
+    are gs:// or https://storage.googleapis.com/ URLs). `requester_pays` buckets are not ours: bootstrap only
+    grants on them (billed to the cluster's project, which the service also needs serviceusage on) and
+    never creates them.
+    """
+
+    api: Literal["bigtable", "pubsub", "storage", "datastore", "cloudsql", "monitoring", "serviceusage"]
+    role: str
+    on: GoogleScope = "project"
+    bucket_field: str = ""
+    requester_pays: bool = False
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class SqlInstanceBucket:
+    """A bucket the Cloud SQL instance's own service account reads (CSV import) or writes (export): Cloud
+    SQL, not the pod, touches the objects of an import/export, so the instance needs the bucket role."""
+
+    bucket_field: str
+    role: str
+    why: str = ""
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -81,12 +133,19 @@ class Service:
     # because they embed cluster names (e.g. HPA metric names built from Pub/Sub subscriptions).
     patches: tuple[str, ...] = ()
     service_account: str | None = None  # Kubernetes ServiceAccount name == GCP SA role (daf-<role>-<env>)
+    google: tuple[GoogleApi, ...] = ()  # the Google APIs its pods call (needs service_account)
+    sql_instance_buckets: tuple[SqlInstanceBucket, ...] = ()
     aliases: tuple[str, ...] = ()
     summary: str = ""
     deprecated: bool = False
 
     def workload(self, name: str) -> Workload | None:
         return next((w for w in self.workloads if w.name == name), None)
+
+    def deployed(self, settings: object) -> tuple[Workload, ...]:
+        """The workloads deployed with these spec settings (the service's spec section): those whose `requires`
+        setting is unset are left out."""
+        return tuple(w for w in self.workloads if w.requires is None or getattr(settings, w.requires, None))
 
     @property
     def main(self) -> Workload:
@@ -95,6 +154,58 @@ class Service:
 
 def _env(svc: str) -> ConfigMap:
     return ConfigMap(f"{svc.replace('_', '-')}-env", {"env": "env.j2"}, env=True)
+
+
+# Google API uses several services share.
+CLOUDSQL_CLIENT = GoogleApi("cloudsql", "roles/cloudsql.client", why="connects through the Cloud SQL Auth proxy")
+BIGTABLE_DATA = GoogleApi("bigtable", "roles/bigtable.user", on="data-project",
+                          why="reads the PCG tables (BIGTABLE_PROJECT is the data project)")
+PUBSUB = GoogleApi("pubsub", "roles/pubsub.editor", why="publishes to and pulls from the cluster's topics")
+DATASTORE = GoogleApi("datastore", "roles/datastore.user", why="keeps state in Datastore")
+# Every service whose pods write custom metrics (the prometheus-to-sd sidecars feeding the HPAs) needs it; the
+# fleet rule `metric-source` checks the rendered writers against the plan.
+METRIC_WRITER = GoogleApi("monitoring", "roles/monitoring.metricWriter",
+                          why="prometheus-to-sd writes the custom metric its HPA scales on")
+# CSV import into and export from Cloud SQL through the Cloud SQL Admin API. Among predefined roles only
+# roles/cloudsql.admin holds cloudsql.instances.import (roles/cloudsql.editor has export, not import); a
+# project custom role with cloudsql.instances.get/import/export would be narrower, but bootstrap does not
+# manage custom roles yet (gcp_facts section 4).
+CLOUDSQL_IMPORT_EXPORT = GoogleApi("cloudsql", "roles/cloudsql.admin",
+                                   why="imports/exports CSV through the Cloud SQL Admin API "
+                                       "(cloudsql.instances.import is in no narrower predefined role)")
+
+
+def bucket_objects(field: str, role: str = "roles/storage.objectAdmin", why: str = "") -> GoogleApi:
+    return GoogleApi("storage", role, on="bucket", bucket_field=field, why=why)
+
+
+GCS_HOSTS = ("storage.googleapis.com", "storage.cloud.google.com")
+
+
+def bucket_of(value: str) -> str | None:
+    """The bucket a spec value names: `bucket`, `bucket/prefix`, `gs://bucket/...`, or an https URL of Cloud
+    Storage (path or virtual-host style); None for an https URL of another host (no bucket to grant on)."""
+    if value.startswith("gs://"):
+        return value[5:].split("/")[0] or None
+    if value.startswith(("https://", "http://")):
+        host, _, path = value.split("://", 1)[1].partition("/")
+        if host in GCS_HOSTS:
+            return path.split("/")[0] or None
+        suffix = next((f".{h}" for h in GCS_HOSTS if host.endswith(f".{h}")), None)
+        return host.removesuffix(suffix) if suffix else None
+    return value.split("/")[0] or None
+
+
+def bucket_names(spec: object, field: str) -> list[str]:
+    """The buckets at dotted `field` of a spec (see GoogleApi.bucket_field), sorted; [] where the field, or a
+    service on the way, is absent or disabled."""
+    value: object = spec
+    for part in field.split("."):
+        value = getattr(value, part, None)
+        if value is None or getattr(value, "enabled", True) is False:
+            return []
+    values = list(value.values()) if isinstance(value, dict) else [value]
+    return sorted({b for v in values if isinstance(v, str) and (b := bucket_of(v))})
 
 
 # Images used by shared components (base/components/), mapped in every overlay. CAVE images go through
@@ -113,6 +224,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("auth-config", {"config.cfg": "config.cfg.j2"}), _env("auth")),
         secrets=("postgres_password", "auth_secret_key", "oauth_client"),
         service_account="auth",
+        google=(CLOUDSQL_CLIENT,),
     ),
     Service(
         name="sticky_auth",
@@ -124,6 +236,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("sticky-auth-config", {"config.cfg": "config.cfg.j2"}), _env("sticky_auth")),
         secrets=("postgres_password", "auth_secret_key", "oauth_client"),
         service_account="auth",
+        google=(CLOUDSQL_CLIENT,),
     ),
     Service(
         name="infoservice",
@@ -139,6 +252,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("info-config", {"config.cfg": "config.cfg.j2"}), _env("infoservice")),
         secrets=("postgres_password", "info_secret_key", "info_csrf_key", "cave_token"),
         service_account="infoservice",
+        google=(CLOUDSQL_CLIENT,),
     ),
     Service(
         name="emannotationschemas",
@@ -159,6 +273,7 @@ SERVICES: tuple[Service, ...] = (
         ingress=(IngressPath("/nglstate", "nglstate-service"),),
         configmaps=(_env("nglstate"),),
         service_account="nglstate",
+        google=(DATASTORE, bucket_objects("services.nglstate.bucket", why="stores link states")),
     ),
     Service(
         name="auth_info",
@@ -185,6 +300,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("annotationengine-config", {"config.cfg": "config.cfg.j2"}), _env("annotationengine")),
         secrets=("postgres_password", "cave_token"),
         service_account="annotationengine",
+        google=(CLOUDSQL_CLIENT, GoogleApi("bigtable", "roles/bigtable.user", why="create_service_accounts.sh")),
     ),
     Service(
         name="materializationengine",
@@ -196,7 +312,8 @@ SERVICES: tuple[Service, ...] = (
             Workload("celery-producer", "celery", hpa="celery-producer-scaler", pool="standard"),
             Workload("celery-orchestration", "celery", scaling="fixed", pool="standard"),
             Workload("celery-consumer", "celery", hpa="celery-consumer-scaler", pool="mesh"),
-            Workload("celery-deltalake", "celery", hpa="celery-deltalake-scaler", pool="mesh"),
+            # Delta Lake exports go to <dump_bucket>/deltalake_exports: without dump_bucket there is nowhere to write.
+            Workload("celery-deltalake", "celery", hpa="celery-deltalake-scaler", pool="mesh", requires="dump_bucket"),
             Workload("celery-beat-scheduler", "celery-beat-scheduler", scaling="fixed", pool="standard"),
             Workload("flower", "flower", scaling="fixed", pool="standard"),
             Workload("materialize-db-migration", "migration", scaling="job", kind="Job", pool="standard"),
@@ -212,6 +329,17 @@ SERVICES: tuple[Service, ...] = (
         ),
         secrets=("postgres_password", "cave_token"),
         service_account="pychunkedgraph",
+        google=(
+            CLOUDSQL_CLIENT, CLOUDSQL_IMPORT_EXPORT, BIGTABLE_DATA, METRIC_WRITER,
+            bucket_objects("services.materializationengine.upload_bucket", why="uploads CSV for import"),
+            bucket_objects("services.materializationengine.dump_bucket", why="reads database dumps"),
+        ),
+        sql_instance_buckets=(
+            SqlInstanceBucket("services.materializationengine.upload_bucket", "roles/storage.objectViewer",
+                              why="Cloud SQL imports the uploaded CSV from it"),
+            SqlInstanceBucket("services.materializationengine.dump_bucket", "roles/storage.objectCreator",
+                              why="Cloud SQL exports into it"),
+        ),
     ),
     Service(
         name="pychunkedgraph",
@@ -233,6 +361,12 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("pychunkedgraph-config", {"config.cfg": "config.cfg.j2"}), _env("pychunkedgraph")),
         secrets=("cave_token",),
         service_account="pychunkedgraph",
+        google=(
+            BIGTABLE_DATA, DATASTORE, PUBSUB, METRIC_WRITER,
+            GoogleApi("storage", "roles/storage.objectViewer", why="reads segmentation data"),
+            GoogleApi("storage", "roles/storage.objectAdmin", on="bucket", bucket_field="data.pcg_bucket",
+                      why="the PCG bucket in the data project"),
+        ),
     ),
     Service(
         name="meshing",
@@ -250,6 +384,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("meshing-config", {"config.cfg": "config.cfg.j2"}), _env("meshing")),
         secrets=("cave_token",),
         service_account="pychunkedgraph",
+        google=(BIGTABLE_DATA, PUBSUB),
     ),
     Service(
         name="l2cache",
@@ -276,6 +411,7 @@ SERVICES: tuple[Service, ...] = (
         ),
         secrets=("cave_token",),
         service_account="pychunkedgraph",
+        google=(BIGTABLE_DATA, PUBSUB),
     ),
     Service(
         name="skeletoncache",
@@ -295,6 +431,12 @@ SERVICES: tuple[Service, ...] = (
         patches=("hpa-skeletoncache-worker-scaler.yaml.j2",),
         secrets=("cave_token",),
         service_account="skeleton",
+        google=(
+            PUBSUB,
+            GoogleApi("monitoring", "roles/monitoring.viewer", why="the stats exporter reads subscription backlogs"),
+            GoogleApi("monitoring", "roles/monitoring.metricWriter", why="the stats exporter writes its metric"),
+            bucket_objects("services.skeletoncache.bucket", why="stores skeletons"),
+        ),
     ),
     Service(
         name="guidebook",
@@ -321,6 +463,8 @@ SERVICES: tuple[Service, ...] = (
         ),
         ingress=(IngressPath("/tourguide", "tourguide-service"),),
         configmaps=(_env("tourguide"),),
+        service_account="tourguide",
+        google=(METRIC_WRITER,),
     ),
     Service(
         name="dash",
@@ -333,6 +477,8 @@ SERVICES: tuple[Service, ...] = (
         ingress=(IngressPath("/dash", "dash-service"),),
         configmaps=(ConfigMap("dash-config", {"config.py": "config.py.j2"}), _env("dash")),
         secrets=("dash_secret_key",),
+        service_account="dash",
+        google=(METRIC_WRITER,),
     ),
     Service(
         name="pprogress",
@@ -359,6 +505,7 @@ SERVICES: tuple[Service, ...] = (
         patches=("cronjob-tallyedits.yaml.j2",),
         secrets=("pmanagement_token",),
         service_account="pmanagement",
+        google=(DATASTORE,),
     ),
     Service(
         name="proxy",
@@ -369,6 +516,13 @@ SERVICES: tuple[Service, ...] = (
         images=(Image("proxy--middle_auth_proxy", "middle_auth_proxy", registry="data-project-gcr"),),
         ingress=(IngressPath("/proxy", "proxy-service"),),
         configmaps=(ConfigMap("proxy-config", {"config.cfg": "config.cfg.j2"}), _env("proxy")),
+        service_account="proxy",
+        google=(
+            GoogleApi("storage", "roles/storage.objectViewer", on="bucket", bucket_field="services.proxy.map",
+                      requester_pays=True, why="reads the buckets it proxies"),
+            GoogleApi("serviceusage", "roles/serviceusage.serviceUsageConsumer",
+                      why="bills requester-pays reads to the cluster's project (serviceusage.services.use)"),
+        ),
     ),
     Service(
         name="cavecanary",
@@ -379,6 +533,7 @@ SERVICES: tuple[Service, ...] = (
         configmaps=(ConfigMap("cavecanary-config", {"config.cfg": "config.cfg.j2"}, secret=True), _env("cavecanary")),
         secrets=("postgres_password", "slack_api_token", "cave_token"),
         service_account="pychunkedgraph",
+        google=(CLOUDSQL_CLIENT,),
     ),
 )
 
@@ -408,7 +563,23 @@ SECRET_SOURCES: dict[str, str | None] = {
 ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
     "clouddns": ("cert-manager", "cert-manager"),  # DNS-01 challenges (roles/dns.admin)
     "secrets": ("external-secrets", "external-secrets"),  # reads Secret Manager for the ClusterSecretStore
+    # the custom-metrics Stackdriver adapter reads Cloud Monitoring (roles/monitoring.viewer); only on clusters
+    # that need it (needs_metrics_adapter)
+    "metrics": ("custom-metrics", "custom-metrics-stackdriver-adapter"),
 }
+METRICS_ROLE = "metrics"
+
+# Services with an HPA on a Cloud Monitoring metric (custom.googleapis.com Pods or External metrics,
+# pubsub.googleapis.com External metrics): a cluster running one needs the custom-metrics Stackdriver adapter
+# add-on (P40). The fleet rule `metric-source` checks this against the rendered HPAs.
+CUSTOM_METRIC_HPA_SERVICES = frozenset({
+    "dash", "l2cache", "materializationengine", "meshing", "pychunkedgraph", "skeletoncache", "tourguide",
+})
+
+
+def needs_metrics_adapter(services: Iterable[str]) -> bool:
+    """Whether a cluster running `services` (catalogue names) needs the custom-metrics Stackdriver adapter."""
+    return any(name in CUSTOM_METRIC_HPA_SERVICES for name in services)
 
 
 def resolve(name: str) -> Service | None:

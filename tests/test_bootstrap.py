@@ -236,7 +236,7 @@ def test_local_cluster_with_pubsub_emulator(cloud: Cloud, root: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     code, data = plan_json(capsys, root, "minnie")
     rows = {r["key"]: r for r in data["resources"]}
-    grant = rows["bucket-iam-binding/cave-demo-minnie-uploads:roles/storage.objectAdmin:cloud-sql-instance"]
+    grant = rows["bucket-iam-binding/cave-demo-minnie-uploads:roles/storage.objectViewer:cloud-sql-instance"]
     assert (grant["status"], grant["action"]) == ("missing", "create after sql-instance/cave-minnie-sql")
     code, out, err = run(capsys, root, "minnie", "--apply")
     assert code == 1 and "OPERATOR  secret/minnie-slack-api-token" in out
@@ -244,9 +244,20 @@ def test_local_cluster_with_pubsub_emulator(cloud: Cloud, root: Path,
     subs = [k for k in created if k.startswith("pubsub-subscription/")]
     assert "pubsub-subscription/minnie_SKELETON_CACHE_WORKER_LOW_PRIORITY" in subs
     assert "bigtable-instance/pychunkedgraph" in created
+    # cave-demo.org is global's zone (dns.zone_owners): minnie never creates it, its A record waits for it
+    assert "OPERATOR  dns-zone/cave-demo  → create after global is bootstrapped" in out
+    assert "OPERATOR  dns-record/minnie.cave-demo.org.  → waits for dns-zone/cave-demo" in out
+    assert "creating dns-zone/" not in err and not cloud.fakes["dns"].zones
     operator_secrets(cloud, "minnie")
     code, data = plan_json(capsys, root, "minnie")
     adopt_outputs(root, data)
+    zone = next(r for r in data["resources"] if r["key"] == "dns-zone/cave-demo")
+    assert (zone["status"], zone["owner"], zone["project"]) == ("needs-operator", "global", "cave-demo-global")
+    run(capsys, root, "global", "--apply")  # the owner creates the zone; minnie's next run adds its record
+    code, out, err = run(capsys, root, "minnie", "--apply")
+    assert "creating dns-record/minnie.cave-demo.org." in err and "creating dns-zone/" not in err
+    assert list(cloud.fakes["dns"].zones) == [("cave-demo-global", "cave-demo"), ("cave-demo-global", "legacy-daf")]
+    assert cloud.fakes["dns"].record("cave-demo-global", "cave-demo", "minnie.cave-demo.org.", "A") is not None
     code, data = plan_json(capsys, root, "minnie")
     assert code == 0, [(r["key"], r["status"], r["message"]) for r in data["resources"] if r["status"] != "exists"]
     sub = next(r for r in data["resources"] if r["key"] == "pubsub-subscription/minnie_PCG_HIGH_PRIORITY_REMESH")
@@ -259,9 +270,14 @@ def test_local_cluster_with_pubsub_emulator(cloud: Cloud, root: Path,
     agent = f"serviceAccount:service-{rm.number('cave-demo-minnie')}@gcp-sa-pubsub.iam.gserviceaccount.com"
     granted = {b["role"] for b in rm.policies["cave-demo-minnie"]["bindings"] if agent in b["members"]}
     assert granted == {"roles/pubsub.publisher", "roles/pubsub.subscriber"}
+    # cert-manager solves DNS-01 in global's zone: dns.admin there, none in minnie's own project
+    dns_sa = "serviceAccount:daf-clouddns-minnie@cave-demo-minnie.iam.gserviceaccount.com"
+    assert {b["role"] for b in rm.policies["cave-demo-global"]["bindings"] if dns_sa in b["members"]} == \
+        {"roles/dns.admin"}
+    assert not [b for b in rm.policies["cave-demo-minnie"]["bindings"] if dns_sa in b["members"]]
     # The upload bucket: Cloud SQL's own account (read back from the instance) may import from it.
     sql_account = "serviceAccount:p123-cave-minnie-sql@gcp-sa-cloud-sql.iam.gserviceaccount.com"
-    assert sql_account in cloud.fakes["storage"].members("cave-demo-minnie-uploads", "roles/storage.objectAdmin")
+    assert sql_account in cloud.fakes["storage"].members("cave-demo-minnie-uploads", "roles/storage.objectViewer")
 
 
 def test_no_secret_value_in_any_output(cloud: Cloud, root: Path,

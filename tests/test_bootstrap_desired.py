@@ -13,7 +13,7 @@ import yaml
 
 from compiler.bootstrap.desired import desired, order
 from compiler.bootstrap.model import Ref, Resource
-from compiler.build.derive import derive
+from compiler.spec.derive import derive
 from compiler.spec.load import load_environments
 
 REPO = Path(__file__).resolve().parents[1]

@@ -53,7 +53,8 @@ def address() -> Resource:
 def pool_fields(name: str, machine: str = "t2d-standard-4", preemptible: bool = False,
                 tainted: bool = True) -> dict[str, Any]:
     return {"cluster": CLUSTER, "location": ZONE, "machine_type": machine, "disk_size_gb": 40, "min_nodes": 1,
-            "max_nodes": 10, "preemptible": preemptible, "taints": [f"pool={name}:NoSchedule"] if tainted else []}
+            "max_nodes": 10, "preemptible": preemptible, "taints": [f"pool={name}:NoSchedule"] if tainted else [],
+            "sysctls": {"net.core.somaxconn": "32768"}}
 
 
 POOLS = {"standard-pool": pool_fields("standard-pool"),
@@ -277,7 +278,7 @@ def test_gke_observe_reports_differences(container: FakeContainer) -> None:
                                                       "workload_pool": "", "release_channel": "STABLE"}
     assert provider.observe(node_pool(), ctx()) == {
         "cluster": CLUSTER, "location": ZONE, "machine_type": "e2-medium", "disk_size_gb": 100, "min_nodes": 2,
-        "max_nodes": 2, "preemptible": False, "taints": ["pool=x:NoExecute"]}
+        "max_nodes": 2, "preemptible": False, "taints": ["pool=x:NoExecute"], "sysctls": {}}
 
 
 def test_gke_errors_are_one_line_provider_errors(container: FakeContainer) -> None:

@@ -62,7 +62,7 @@ CASES = [
     ("minnie", "    replicas: {min: 1, max: 5}\n", "    replica: {min: 1, max: 5}\n", "replica: {min: 1, max: 5}", 5,
      "unknown key 'replica' (did you mean 'replicas'?)"),
     ("minnie", "replicas: {min: 1, max: 5}", "replicas: {min: one, max: 5}", "min: one", 21,
-     "services.annotationengine.replicas.min: Input should be a valid integer"),
+     "services.annotationengine.replicas.min: expected an integer, got a string ('one')"),
     ("minnie", "min_databases: 3", "min_databases: 0", "min_databases: 0", 20,
      "services.materializationengine.min_databases: Input should be greater than or equal to 1"),
     ("minnie", "replicas: {min: 1, max: 5}", "replicas: {min: 6, max: 5}", "min: 6", 21,

@@ -19,7 +19,6 @@ from compiler.diff.report import format_json, format_text
 from compiler.errors import UserError
 from compiler.render import kustomize
 from compiler.render.cache import RenderCache
-from compiler.render.jobs import STATS
 from tests.fixtures_render import GitRepo, kustomize_tool, make_repo, npm_kustomize, write_tree
 
 __all__ = ["kustomize_tool", "npm_kustomize"]
@@ -65,9 +64,9 @@ def _edit(repo: GitRepo, rel: str, old: str, new: str) -> None:
 def both_ways(repo: GitRepo) -> tuple[DiffResult, dict[str, tuple[str, ...]], dict[str, str]]:
     """The diff with reduced renders and without; asserts they are identical; (result, reduced, full)."""
     with_reduced = diff_ref(repo.root, "HEAD", use_cache=False, reduced=True)
-    taken, full = dict(reduced.REDUCED.reduced), dict(reduced.REDUCED.full)
+    taken, full = with_reduced.how.reduced, with_reduced.how.full
     plain = diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
-    assert not reduced.REDUCED.reduced
+    assert not plain.how.reduced
     assert with_reduced == plain
     assert format_json(with_reduced) == format_json(plain)
     assert format_text(with_reduced) == format_text(plain)
@@ -109,7 +108,10 @@ def test_new_resource_file_listed_in_a_base(repo: GitRepo) -> None:
 
 
 def test_object_removed_from_a_base(repo: GitRepo) -> None:
-    _edit(repo, f"{MATERIALIZE}/kustomization.yaml", "  - deployment-flower.yaml\n", "")
+    # The flower Service: the catalogue's Deployments are patched by name in the overlay, so removing one from
+    # the base alone is an inconsistency kustomize reports (no matching patch target), not a diff.
+    text = (repo.root / MATERIALIZE / "service.yaml").read_text()
+    (repo.root / MATERIALIZE / "service.yaml").write_text(text[: text.index("---\n# Flower")])
     result, taken, _ = both_ways(repo)
     assert set(taken) == set(LOCALS)
     removed = [o.key[3] for o in result.clusters[1].objects if o.status == "removed"]
@@ -165,26 +167,25 @@ def test_clash_with_an_unrendered_object_is_not_hidden(repo: GitRepo) -> None:
     for use_reduced in (True, False):
         with pytest.raises(UserError):
             diff_ref(repo.root, "HEAD", use_cache=False, reduced=use_reduced)
-        assert not reduced.REDUCED.reduced
 
 
 def test_env_switch_and_cache_key(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 2", "replicas: 3")
     monkeypatch.setenv(reduced.FULL_RENDER_ENV, "1")
     plain = diff_ref(repo.root, "HEAD", use_cache=False)
-    assert not reduced.REDUCED.reduced
+    assert not plain.how.reduced
     monkeypatch.delenv(reduced.FULL_RENDER_ENV)
     cache = RenderCache(repo.root / ".cache" / "test-reduced")
-    before = STATS.cache_hits
     first = diff_ref(repo.root, "HEAD", cache=cache)
-    assert set(reduced.REDUCED.reduced) == set(LOCALS)
+    assert set(first.how.reduced) == set(LOCALS)
+    assert first.how.cache_hits == 0
     second = diff_ref(repo.root, "HEAD", cache=cache)
-    assert STATS.cache_hits - before == len(LOCALS)  # the pair renders came from the cache
+    assert (second.how.cache_hits, second.how.renders) == (len(LOCALS), 0)  # the pair renders came from the cache
     assert first == second == plain
     # Another edit of the same base: a different key, rendered afresh, still identical to the full way.
     _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 3", "replicas: 4")
     third = diff_ref(repo.root, "HEAD", cache=cache)
-    assert STATS.cache_hits - before == len(LOCALS)
+    assert (third.how.cache_hits, third.how.renders) == (0, len(LOCALS))
     assert third == diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from compiler.bootstrap.desired import desired
-from compiler.build.derive import derive
 from compiler.main import main
+from compiler.spec.derive import derive
 from compiler.spec.load import load_environments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,8 +80,11 @@ def test_local_runbook_has_the_first_database_and_rollback(capsys: pytest.Captur
     kept = {d["key"] for d in book["rollback"]["values"]["data_resources"]}
     assert {"sql-instance/cave-minnie-sql", "bigtable-instance/pychunkedgraph", "bucket/cave-demo-pcg-edges"} <= kept
     assert kept == {r.key for r in desired(SPECS["minnie"]) if r.data}
-    zones = book["dns-registrar"]["values"]["zones"]
-    assert zones == {"cave-demo": {"dns_name": "cave-demo.org", "name_servers": None}}
+    # cave-demo.org is global's zone: minnie delegates nothing, its records go into global's zone
+    dns = book["dns-registrar"]["values"]
+    assert dns["zones"] == {}
+    assert dns["zones_elsewhere"] == {"cave-demo": {"dns_name": "cave-demo.org", "owner": "global",
+                                                    "project": "cave-demo-global", "exists": None}}
 
 
 def _repo_with(tmp_path: Path, cluster: str, old: str, new: str) -> Path:

@@ -466,7 +466,8 @@ def test_command_catches_a_password_in_a_rendered_configmap(
 ) -> None:
     config = "LOG_LEVEL=info\nSERVICE=guidebook\nDB_PASSWORD=hunter2hunter2\n"
     fleet.write({"overlays/minnie/configs/guidebook.cfg": config})
-    argv = ["-C", str(fleet.root), "validate", "--kubernetes-version", "1.31", "--crd-schemas", str(SHARED_CRDS)]
+    argv = ["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
+            "--crd-schemas", str(SHARED_CRDS)]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "hunter2" not in captured.out + captured.err
@@ -487,7 +488,8 @@ def test_shannon_entropy() -> None:
 
 
 def test_command_clean_fleet(fleet: Any, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
-    code = main(["-C", str(fleet.root), "validate", "--kubernetes-version", "1.31", "--crd-schemas", str(SHARED_CRDS)])
+    code = main(["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
+            "--crd-schemas", str(SHARED_CRDS)])
     captured = capsys.readouterr()
     assert (code, captured.out) == (0, "")
     assert "validated minnie, pinky: valid" in captured.err
@@ -496,7 +498,8 @@ def test_command_clean_fleet(fleet: Any, capsys: pytest.CaptureFixture[str], kus
 def test_command_reports_all_problems(fleet: Any, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
     deploy = (fleet.root / "base/guidebook/deployment.yaml").read_text()
     fleet.write({"base/guidebook/deployment.yaml": deploy.replace("requests: {cpu: 100m, memory: 128Mi}", "{}")})
-    argv = ["-C", str(fleet.root), "validate", "--kubernetes-version", "1.31", "--crd-schemas", str(SHARED_CRDS)]
+    argv = ["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
+            "--crd-schemas", str(SHARED_CRDS)]
     assert main([*argv, "minnie"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
@@ -509,13 +512,13 @@ def test_command_reports_all_problems(fleet: Any, capsys: pytest.CaptureFixture[
         ("minnie", "resource-requests"),
         ("pinky", "resource-requests"),
     ]
-    assert set(data[0]) == {"cluster", "kind", "namespace", "name", "path", "rule", "message"}
+    assert set(data[0]) == {"cluster", "kind", "namespace", "name", "path", "rule", "message", "where"}
 
 
 def test_command_without_crd_schemas_flags_custom_resources(
     fleet: Any, capsys: pytest.CaptureFixture[str], kustomize_tool: object
 ) -> None:
-    assert main(["-C", str(fleet.root), "validate", "minnie", "--kubernetes-version", "1.31"]) == 1
+    assert main(["-C", str(fleet.root), "validate", "minnie", "--no-fleet-rules", "--kubernetes-version", "1.31"]) == 1
     out = capsys.readouterr().out
     assert "ExternalSecret/default/annotationengine-secrets: apiVersion: no schema for custom resource" in out
 

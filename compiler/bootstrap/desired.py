@@ -10,8 +10,13 @@ What changes from CAVEdeployment's scripts, on purpose:
 - Pub/Sub: the skeleton dead-letter topic and queue have real names, and the Pub/Sub service agent gets the
   publisher and subscriber roles dead-letter forwarding needs (P52); the L2 cache trigger subscriptions exist
   whenever l2cache is enabled (not only when it was at launch time).
-- The materialization upload bucket grants the Cloud SQL instance's own service account objectAdmin, as
-  setup_materialization_bucket.sh did, but from the instance read back instead of a describe in a script.
+- Roles come from the catalogue (catalog.Service.google: API, role, project or bucket), not from a table here.
+  The materialization GSA gets roles/cloudsql.admin, the narrowest predefined role with
+  cloudsql.instances.import (CSV import/export through the Admin API). The Cloud SQL instance's own service
+  account reads the upload bucket (objectViewer) and writes the dump bucket (objectCreator), instead of
+  setup_materialization_bucket.sh's objectAdmin; its account is read from the instance, not from a describe.
+- The proxy reads requester-pays buckets of other projects: objectViewer on each bucket (never created here)
+  and roles/serviceusage.serviceUsageConsumer on the cluster's project, which those reads are billed to.
 - Bigtable: SSD, manual scaling, exactly one cluster (replication off, P48).
 - Secret Manager holds every secret; values that are ours to choose are generated, the others are listed.
 
@@ -20,27 +25,37 @@ Resources come out in dependency order (each after everything in its `depends`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from compiler import catalog
 from compiler.bootstrap.model import Ref, Resource
-from compiler.build.derive import Names, derive, secret_manager_name
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, NodePool, enabled_services
+from compiler.spec.derive import Names, derive, secret_manager_name
+from compiler.spec.model import (
+    ClusterSpec,
+    GlobalCluster,
+    LocalCluster,
+    NodePool,
+    enabled_services,
+    zone_owner,
+    zone_project,
+)
 
 DNS_TTL = 300
-# Project roles of each GCP service account (daf-<role>-<env>); roles/cloudsql.client is added to every role
-# whose services read the Postgres password. Facts section 5 (create_service_accounts.sh), least privilege.
+# Kernel parameters of every node pool (GKE node system configuration, NodeConfig.linux_node_config.sysctls).
+# CAVEdeployment's privileged `sysctl-buddy` sidecars set net.core.somaxconn=32768 in a loop (the uWSGI
+# `listen` queues need it); GKE sets it on the node instead. Their other setting, net.ipv4.ip_local_port_range,
+# is not a node-pool sysctl GKE accepts: it is namespaced and "safe", so the pods set it themselves
+# (base/components/port-range). GKE takes values as strings.
+NODE_SYSCTLS: dict[str, str] = {"net.core.somaxconn": "32768"}
+# Project roles of GCP service accounts (daf-<role>-<env>) beyond what the catalogue's `google` entries of
+# their services grant (the services' roles live there, catalog.GoogleApi): the add-ons'. Least privilege.
 PROJECT_ROLES: dict[str, tuple[str, ...]] = {
-    "auth": (),
-    "infoservice": (),
-    "nglstate": ("roles/datastore.user",),
-    "annotationengine": ("roles/bigtable.user",),
-    "pychunkedgraph": ("roles/datastore.user", "roles/pubsub.editor", "roles/storage.objectViewer"),
-    "skeleton": ("roles/pubsub.editor", "roles/monitoring.viewer", "roles/monitoring.metricWriter"),
-    "pmanagement": ("roles/datastore.user",),
     "clouddns": ("roles/dns.admin",),
     "secrets": ("roles/secretmanager.secretAccessor",),
+    "metrics": ("roles/monitoring.viewer",),  # the custom-metrics Stackdriver adapter reads Cloud Monitoring
 }
 DATABASES = {"global": ("authentication", "infoservice"), "local": ("annotation", "materialization")}
-BUCKET_ROLE = "roles/storage.objectAdmin"
+DNS_ADMIN = "roles/dns.admin"  # granted where the zones of the hostnames are (dns_projects), not in gcp.project
 
 
 def network_name(spec: ClusterSpec) -> str:
@@ -86,6 +101,7 @@ def _pool_fields(cluster: str, zone: str, pool: NodePool) -> dict[str, object]:
         "cluster": cluster, "location": zone, "machine_type": pool.machine_type, "disk_size_gb": pool.disk_gb,
         "min_nodes": pool.min_nodes, "max_nodes": pool.max_nodes, "preemptible": pool.preemptible,
         "taints": [f"pool={pool.name}:NoSchedule"] if pool.tainted else [],
+        "sysctls": dict(NODE_SYSCTLS),
     }
 
 
@@ -187,20 +203,40 @@ def _pubsub(spec: LocalCluster, names: Names) -> list[Resource]:
 
 
 def _dns(spec: ClusterSpec, names: Names) -> list[Resource]:
-    """The managed zones the hostnames use (name servers go to the registrar) and one A record per hostname."""
+    """The managed zones the hostnames use and one A record per hostname, in the project holding its zone.
+
+    One DNS name is one zone in one project across the fleet: a zone this cluster owns is created here (its
+    name servers go to the registrar); a zone of `dns.zone_owners` is planned too, in its owner's project and
+    marked as owned there, so it is only read: the records depending on it wait until its owner's bootstrap
+    created it, and this cluster never creates a second, undelegated zone for the same DNS name.
+    """
     address = f"address/{names.cluster_name}"
-    project = spec.dns.project or spec.gcp.project
     used = sorted(set(names.hostname_zones))
-    zones = [Resource("dns-zone", zone, project, {"dns_name": spec.dns.zones[zone] + "."},
-                      outputs={"name_servers": None}, note="set its name servers at the domain's registrar")
-             for zone in used if zone in spec.dns.zones]
+    zones = []
+    for zone in used:
+        if zone not in spec.dns.zones:
+            continue
+        owner, project = zone_owner(spec, zone), zone_project(spec, zone)
+        fields = {"dns_name": spec.dns.zones[zone] + "."}
+        if owner == spec.name:
+            zones.append(Resource("dns-zone", zone, project, fields, outputs={"name_servers": None},
+                                  note="set its name servers at the domain's registrar"))
+        else:
+            zones.append(Resource("dns-zone", zone, project, fields, owner=owner,
+                                  note=f"created and delegated by {owner}'s bootstrap; only read here"))
     records = [
-        Resource("dns-record", f"{host}.", project,
+        Resource("dns-record", f"{host}.", zone_project(spec, zone),
                  {"zone": zone, "type": "A", "ttl": DNS_TTL, "rrdatas": [Ref(address, "address")]},
                  depends=(address, f"dns-zone/{zone}"))
         for host, zone in zip(names.hostnames, names.hostname_zones, strict=True)
     ]
     return zones + records
+
+
+def dns_projects(spec: ClusterSpec) -> list[str]:
+    """The projects holding the zones of the cluster's hostnames: cert-manager solves DNS-01 there."""
+    names = derive(spec)
+    return sorted({zone_project(spec, zone) for zone in names.hostname_zones})
 
 
 def _datastore(spec: ClusterSpec) -> list[Resource]:
@@ -215,18 +251,68 @@ def _datastore(spec: ClusterSpec) -> list[Resource]:
                      {"location": spec.gcp.region, "type": "DATASTORE_MODE"}, note=note)]
 
 
-def service_roles(spec: ClusterSpec) -> dict[str, set[str]]:
-    """GCP service-account role → the project roles it needs, for the enabled services and the add-ons."""
-    roles: dict[str, set[str]] = {}
+@dataclass(frozen=True)
+class Grant:
+    """One catalogue GoogleApi of an enabled service, resolved for a spec: `use.role` for the GCP service
+    account of `account` on `project` (bucket None) or on `bucket` (kept in `project`)."""
+
+    service: str
+    account: str  # the role part of daf-<account>-<env>
+    use: catalog.GoogleApi
+    project: str
+    bucket: str | None = None
+
+    def key(self, email: str) -> str:
+        """The plan key of the binding granting it to the GCP service account `email`."""
+        if self.bucket is None:
+            return f"project-iam-binding/{self.project}:{self.use.role}:serviceAccount:{email}"
+        return f"bucket-iam-binding/{self.bucket}:{self.use.role}:serviceAccount:{email}"
+
+
+def google_grants(spec: ClusterSpec) -> list[Grant]:
+    """Every grant the catalogue's `google` entries of the enabled services ask for (pods as their GSA)."""
+    owned = {bucket: project for bucket, project, _, _ in _buckets(spec)}
+    data_project = spec.data.project if isinstance(spec, LocalCluster) else spec.gcp.project
+    out: list[Grant] = []
     for name in enabled_services(spec):
         entry = catalog.BY_NAME.get(name)
         if entry is None or entry.service_account is None:
             continue
-        granted = roles.setdefault(entry.service_account, set(PROJECT_ROLES.get(entry.service_account, ())))
-        if "postgres_password" in entry.secrets:
-            granted.add("roles/cloudsql.client")
+        for use in entry.google:
+            if use.on == "bucket":
+                out += [Grant(name, entry.service_account, use, owned.get(b, spec.gcp.project), b)
+                        for b in catalog.bucket_names(spec, use.bucket_field)]
+            else:
+                out.append(Grant(name, entry.service_account, use,
+                                 data_project if use.on == "data-project" else spec.gcp.project))
+    return out
+
+
+def sql_instance_bucket_roles(spec: ClusterSpec) -> list[tuple[str, str, str]]:
+    """(bucket, role, why) the Cloud SQL instance's own service account needs (CSV import/export), sorted."""
+    out: set[tuple[str, str, str]] = set()
+    for name in enabled_services(spec):
+        entry = catalog.BY_NAME.get(name)
+        for need in entry.sql_instance_buckets if entry else ():
+            out |= {(b, need.role, need.why) for b in catalog.bucket_names(spec, need.bucket_field)}
+    return sorted(out)
+
+
+def service_roles(spec: ClusterSpec) -> dict[str, set[str]]:
+    """GCP service-account role → the roles it needs on the cluster's project, for the enabled services (from
+    the catalogue) and the add-ons."""
+    roles: dict[str, set[str]] = {}
+    for name in enabled_services(spec):
+        entry = catalog.BY_NAME.get(name)
+        if entry is not None and entry.service_account is not None:
+            roles.setdefault(entry.service_account, set(PROJECT_ROLES.get(entry.service_account, ())))
+    for grant in google_grants(spec):
+        if grant.bucket is None and grant.project == spec.gcp.project:
+            roles[grant.account].add(grant.use.role)
+    adapter = catalog.needs_metrics_adapter(enabled_services(spec))
     for addon in catalog.ADDON_SERVICE_ACCOUNTS:
-        roles[addon] = set(PROJECT_ROLES[addon])
+        if addon != catalog.METRICS_ROLE or adapter:  # the adapter only where an HPA reads Cloud Monitoring
+            roles[addon] = set(PROJECT_ROLES[addon])
     return dict(sorted(roles.items()))
 
 
@@ -252,15 +338,11 @@ def _buckets(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
     return list({b[0]: b for b in reversed(out)}.values())[::-1]  # first mention of each bucket wins
 
 
-def _upload_bucket(spec: ClusterSpec) -> str | None:
-    mat = spec.services.materializationengine if isinstance(spec, LocalCluster) else None
-    return mat.upload_bucket if mat is not None and mat.enabled else None
-
-
 def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
     p = spec.gcp.project
     out: list[Resource] = []
     roles = service_roles(spec)
+    grants = google_grants(spec)
     for role, granted in roles.items():
         account = f"daf-{role}-{spec.name}"
         email = names.gcp_service_account(role)
@@ -268,33 +350,56 @@ def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
         out.append(Resource("service-account", account, p, {"display_name": f"CAVE {role} ({spec.name})"}))
         member = f"serviceAccount:{email}"
         for project_role in sorted(granted):
+            if project_role == DNS_ADMIN:
+                continue
             out.append(Resource("project-iam-binding", f"{p}:{project_role}:{member}", p,
                                 {"role": project_role, "member": member}, depends=(sa_key,)))
-        if role == "pychunkedgraph" and isinstance(spec, LocalCluster):
-            data_project = spec.data.project
-            out.append(Resource("project-iam-binding", f"{data_project}:roles/bigtable.user:{member}", data_project,
-                                {"role": "roles/bigtable.user", "member": member}, depends=(sa_key,),
-                                note="the PCG tables live in the data project"))
+        if DNS_ADMIN in granted:
+            # cert-manager writes its DNS-01 TXT records into the zones of the hostnames: roles/dns.admin where
+            # those zones are. A zone owned by another cluster is in its project: this cluster plans that
+            # cross-project grant (the owner's spec does not know its users), so its operator needs
+            # setIamPolicy on the owner's DNS project.
+            for dns_project in dns_projects(spec):
+                out.append(Resource("project-iam-binding", f"{dns_project}:{DNS_ADMIN}:{member}", dns_project,
+                                    {"role": DNS_ADMIN, "member": member}, depends=(sa_key,),
+                                    note="" if dns_project == p else
+                                    f"cert-manager solves DNS-01 in the zones of {dns_project}"))
+        elsewhere = {(g.project, g.use.role): g.use.api for g in grants
+                     if g.account == role and g.bucket is None and g.project != p}
+        for (project, project_role), api in sorted(elsewhere.items()):
+            out.append(Resource("project-iam-binding", f"{project}:{project_role}:{member}", project,
+                                {"role": project_role, "member": member}, depends=(sa_key,),
+                                note=f"{api} in the data project"))
         namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS.get(role, (spec.argocd.namespace, role))
         wi_member = f"serviceAccount:{p}.svc.id.goog[{namespace}/{ksa}]"
         out.append(Resource("sa-iam-binding", f"{email}:roles/iam.workloadIdentityUser:{wi_member}", p,
                             {"account": email, "role": "roles/iam.workloadIdentityUser", "member": wi_member},
                             depends=(sa_key, f"gke-cluster/{names.cluster_name}"),
                             note=f"Workload Identity for Kubernetes ServiceAccount {namespace}/{ksa}"))
-    upload = _upload_bucket(spec)
-    for bucket, project, location, role in _buckets(spec):
+    owned = {bucket: project for bucket, project, _, _ in _buckets(spec)}
+    for bucket, project, location, _ in _buckets(spec):
         out.append(Resource("bucket", bucket, project, {"location": location, "uniform_access": True}))
-        if bucket == upload:
-            sql = f"sql-instance/{spec.cloud_sql.instance}"
-            out.append(Resource("bucket-iam-binding", f"{bucket}:{BUCKET_ROLE}:cloud-sql-instance", project,
-                                {"bucket": bucket, "role": BUCKET_ROLE, "member": Ref(sql, "service_account_member")},
-                                depends=(f"bucket/{bucket}", sql),
-                                note="Cloud SQL imports the materialization uploads from it"))
-        if role in roles:
-            member = f"serviceAccount:{names.gcp_service_account(role)}"
-            out.append(Resource("bucket-iam-binding", f"{bucket}:{BUCKET_ROLE}:{member}", project,
-                                {"bucket": bucket, "role": BUCKET_ROLE, "member": member},
-                                depends=(f"bucket/{bucket}", f"service-account/daf-{role}-{spec.name}")))
+    sql = f"sql-instance/{spec.cloud_sql.instance}"
+    for bucket, bucket_role, why in sql_instance_bucket_roles(spec):
+        project = owned.get(bucket, p)
+        out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:cloud-sql-instance", project,
+                            {"bucket": bucket, "role": bucket_role, "member": Ref(sql, "service_account_member")},
+                            depends=(f"bucket/{bucket}", sql) if bucket in owned else (sql,),
+                            note=f"the Cloud SQL instance's own account: {why}"))
+    on_buckets = {(g.bucket, g.use.role, g.account): g for g in grants if g.bucket is not None}
+    for (bucket, bucket_role, role), grant in sorted(on_buckets.items()):
+        member = f"serviceAccount:{names.gcp_service_account(role)}"
+        sa_key = f"service-account/daf-{role}-{spec.name}"
+        if grant.use.requester_pays:
+            # Not our bucket (bootstrap never creates it); requests name our project as the one billed.
+            out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:{member}", grant.project,
+                                {"bucket": bucket, "role": bucket_role, "member": member},
+                                params={"user_project": p}, depends=(sa_key,),
+                                note="requester-pays bucket of another project: its owner may have to grant this"))
+        else:
+            out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:{member}", grant.project,
+                                {"bucket": bucket, "role": bucket_role, "member": member},
+                                depends=(f"bucket/{bucket}", sa_key)))
     return out
 
 

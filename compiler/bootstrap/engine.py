@@ -9,6 +9,10 @@ Rules (DESIGN.md "Never deletes data"; facts P50):
 - On a hard failure apply stops, reports what it created and what remains; running it again resumes,
   because everything already there is skipped. A resource needing the operator does not stop the run,
   but the resources depending on it wait.
+- A resource another cluster's bootstrap creates (`Resource.owner`, e.g. the DNS zone a local cluster adds
+  its records to) is only read. While it is missing it needs the operator ("create after <owner> is
+  bootstrapped"): apply never creates it and its dependents (the records) wait; the next run after
+  `bootstrap <owner> --apply` finds it and carries on.
 """
 
 from __future__ import annotations
@@ -122,6 +126,10 @@ def _normal(value: Any) -> Any:
 
 
 def _row_for(resource: Resource, observed: dict[str, Any] | None, resolve: Resolver) -> Row:
+    if observed is None and resource.owner:
+        return Row(resource, "needs-operator", f"create after {resource.owner} is bootstrapped",
+                   message=f"{resource.key} is created by `python -m compiler bootstrap {resource.owner} --apply` "
+                           f"(in project {resource.project}); run that first, then this again")
     if observed is None:
         if resource.kind == "secret" and resource.params.get("value") == "operator":
             return Row(resource, "needs-operator", "create the secret; the operator adds its value",
@@ -156,7 +164,8 @@ def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool
     rows = []
     for resource in resources:
         if offline:
-            rows.append(Row(resource, "offline", "create if missing"))
+            rows.append(Row(resource, "offline", f"created by {resource.owner}" if resource.owner
+                            else "create if missing"))
             continue
         if not resolve.known(dict(resource.fields)):  # it names something that does not exist yet
             waits = sorted({v.key for v in _refs(resource.fields.values())})
@@ -202,8 +211,9 @@ def apply(resources: list[Resource], provider_for: ProviderFor, secret_value: Ca
         provider = provider_for(resource.kind)
         try:
             row = _row_for(resource, provider.observe(resource, ctx), resolve)
-            if row.status == "needs-operator" and row.observed is not None:
-                waiting.add(resource.key)  # the secret is there, its value is not: nothing we can create
+            if row.status == "needs-operator" and (row.observed is not None or resource.owner):
+                # the secret is there, its value is not; or another cluster's bootstrap creates it
+                waiting.add(resource.key)
             elif row.status in ("missing", "needs-operator"):
                 progress(f"[{index}/{total}] creating {resource.key}")
                 try:

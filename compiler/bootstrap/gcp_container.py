@@ -84,7 +84,8 @@ class ContainerProvider:
             low = high = pool.initial_node_count
         return {"machine_type": pool.config.machine_type, "disk_size_gb": pool.config.disk_size_gb,
                 "min_nodes": low, "max_nodes": high, "preemptible": bool(pool.config.preemptible),
-                "taints": sorted(format_taint(t.key, t.value, t.effect.name) for t in pool.config.taints)}
+                "taints": sorted(format_taint(t.key, t.value, t.effect.name) for t in pool.config.taints),
+                "sysctls": dict(sorted(pool.config.linux_node_config.sysctls.items()))}
 
     # ------------------------------------------------------------------ create
 
@@ -147,12 +148,14 @@ class ContainerProvider:
     @staticmethod
     def _node_pool(name: str, fields: Mapping[str, Any]) -> Any:
         """A node pool: autoscaled min..max, shielded (secure boot, integrity monitoring), GKE metadata server
-        (Workload Identity), auto-repair and auto-upgrade (required by release channels)."""
+        (Workload Identity), auto-repair and auto-upgrade (required by release channels), and the kernel
+        parameters of `sysctls` (GKE node system configuration; GKE refuses names it does not support)."""
         from google.cloud import container_v1 as gke
 
         low, high = int(fields["min_nodes"]), int(fields["max_nodes"])
         taints = [gke.NodeTaint(key=k, value=v, effect=getattr(gke.NodeTaint.Effect, e))
                   for k, v, e in (parse_taint(str(t)) for t in fields.get("taints", []))]
+        sysctls = {str(k): str(v) for k, v in dict(fields.get("sysctls") or {}).items()}
         return gke.NodePool(
             name=name,
             initial_node_count=max(low, 1),
@@ -165,6 +168,7 @@ class ContainerProvider:
                                                                     enable_integrity_monitoring=True),
                 workload_metadata_config=gke.WorkloadMetadataConfig(mode=gke.WorkloadMetadataConfig.Mode.GKE_METADATA),
                 resource_labels=LABELS,
+                linux_node_config=gke.LinuxNodeConfig(sysctls=sysctls) if sysctls else None,
             ),
         )
 

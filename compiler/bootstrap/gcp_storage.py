@@ -1,7 +1,9 @@
 """Cloud Storage buckets and their IAM bindings (google-cloud-storage, JSON API).
 
 Buckets use uniform bucket-level access: permissions come only from IAM bindings, which bootstrap adds one
-member at a time with a read-modify-write of the bucket's policy that keeps everyone else's bindings.
+member at a time with a read-modify-write of the bucket's policy that keeps everyone else's bindings. A binding
+may be on a requester-pays bucket of another project (the proxy's): its `params.user_project` is sent with each
+request as the project billed.
 """
 
 from __future__ import annotations
@@ -31,8 +33,7 @@ class StorageProvider:
                 return {"location": str(bucket.location).upper(),
                         "uniform_access": bool(bucket.iam_configuration.uniform_bucket_level_access_enabled)}
             bucket_name, role, member = self._binding(resource, ctx)
-            policy = self._api(resource.project).bucket(bucket_name).get_iam_policy(
-                requested_policy_version=POLICY_VERSION)
+            policy = self._bucket(resource, bucket_name).get_iam_policy(requested_policy_version=POLICY_VERSION)
         except exceptions.NotFound:
             return None
         except exceptions.GoogleAPICallError as exc:
@@ -73,7 +74,7 @@ class StorageProvider:
         from google.api_core import exceptions
 
         bucket_name, role, member = self._binding(resource, ctx)
-        bucket = self._api(resource.project).bucket(bucket_name)
+        bucket = self._bucket(resource, bucket_name)
         for attempt in range(ETAG_RETRIES):
             policy = bucket.get_iam_policy(requested_policy_version=POLICY_VERSION)
             bindings = list(policy.bindings)
@@ -93,6 +94,12 @@ class StorageProvider:
                 if attempt == ETAG_RETRIES - 1:
                     raise
                 ctx.progress(f"{resource.key}: the bucket's policy changed meanwhile; reading it again")
+
+    def _bucket(self, resource: Resource, name: str) -> Any:
+        """The bucket handle; with `params.user_project` (a requester-pays bucket of another project) every
+        request names that project as the one billed (the JSON API's userProject)."""
+        user_project = resource.params.get("user_project")
+        return self._api(resource.project).bucket(name, user_project=str(user_project) if user_project else None)
 
     @staticmethod
     def _binding(resource: Resource, ctx: Context) -> tuple[str, str, str]:

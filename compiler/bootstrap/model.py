@@ -31,7 +31,7 @@ Kinds, their names and fields (every provider reads and returns exactly these ke
 - pubsub-subscription: topic, ack_deadline_seconds, filter, dead_letter_topic, max_delivery_attempts,
   max_retry_delay_seconds, expires (False)
 - dns-record (FQDN with trailing dot): zone, type, ttl, rrdatas (list; may hold a Ref to the address)
-- dns-zone (managed zone name): dns_name; outputs: name_servers
+- dns-zone (managed zone name): dns_name; outputs: name_servers (`owner` set when another cluster creates it)
 - service-account (account id): display_name
 - project-iam-binding ("<project>:<role>:<member>"): role, member (added to the project's policy,
   other bindings kept)
@@ -79,6 +79,9 @@ class Resource:
     spec_paths: Mapping[str, str] = field(default_factory=dict)  # output → spec path to update, e.g. "static_ip"
     depends: tuple[str, ...] = ()
     note: str = ""
+    # The cluster whose bootstrap creates it ("": this plan does). A resource owned elsewhere (a DNS zone of
+    # another cluster) is only read: while missing it is never created here and what depends on it waits.
+    owner: str = ""
 
     @property
     def key(self) -> str:

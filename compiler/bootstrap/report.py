@@ -85,7 +85,8 @@ def as_json_data(spec: ClusterSpec, outcome: Outcome, mode: str) -> dict[str, An
         "remaining": outcome.remaining,
         "resources": [{
             "key": row.resource.key, "kind": row.resource.kind, "name": row.resource.name,
-            "project": row.resource.project, "data": row.resource.data, "status": row.status,
+            "project": row.resource.project, "owner": row.resource.owner, "data": row.resource.data,
+            "status": row.status,
             "action": row.action, "depends": list(row.resource.depends),
             "fields": display(dict(row.resource.fields)), "observed": row.observed,
             "differences": [{"field": d.field, "want": display(d.want), "have": d.have} for d in row.differences],

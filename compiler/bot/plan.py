@@ -18,7 +18,7 @@ from compiler.bot.upstream import (
     Release,
     Upstream,
 )
-from compiler.build import derive
+from compiler.fleet import global_of
 from compiler.github import COMMENT_LIMIT
 from compiler.spec import semver
 from compiler.spec.load import Loaded
@@ -94,16 +94,9 @@ def _order_key(text: str) -> tuple[Any, ...]:
 
 def _image_refs(spec: GlobalCluster | LocalCluster, service: str, version: str) -> list[tuple[str, str, str]]:
     """(repository, image, tag) of every image of the service whose tag follows its version."""
-    return [(spec.docker_repository, image.name, image.tag.format(version=version))
+    return [(spec.docker_repository, image.name, image.ref(spec.docker_repository, None, version)[1])
             for image in catalog.BY_NAME[service].images
             if image.registry == "repository" and "{version}" in image.tag]
-
-
-def _global_of(loaded: dict[str, Loaded], spec: LocalCluster) -> str | None:
-    for name, item in sorted(loaded.items()):
-        if isinstance(item.spec, GlobalCluster) and spec.global_server in derive.derive(item.spec).hostnames:
-            return name
-    return None
 
 
 def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upstream: Upstream,
@@ -159,7 +152,7 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> t
         spec = item.spec
         if not isinstance(spec, LocalCluster):
             continue
-        glob = _global_of(loaded, spec)
+        glob = global_of(spec, {n: item.spec for n, item in loaded.items()})
         for service in ("annotationengine", "materializationengine"):
             svc = getattr(spec.services, service)
             if svc is None:

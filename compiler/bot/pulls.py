@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +19,7 @@ from compiler import git
 from compiler.bot.images import Registry
 from compiler.bot.plan import BumpSet, alias, body, plan
 from compiler.bot.upstream import BOT_EMAIL, BOT_NAME, BRANCH_PREFIX, HELD_MARKER, LABEL, UPSTREAMS, Upstream
+from compiler.build.bump import bump
 from compiler.diff.engine import diff_ref
 from compiler.diff.report import format_result
 from compiler.errors import UserError
@@ -54,14 +54,11 @@ def _worktree(root: Path, commit: str) -> Iterator[Path]:
 
 
 def _bump(tree: Path, bset: BumpSet) -> None:
-    from compiler.main import main  # the CLI's bump, exactly as a person would run it
-
     for service, version, clusters in bset.groups():
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["-C", str(tree), "bump", service, version, *[a for c in clusters for a in ("--cluster", c)]])
-        if code != 0:
-            raise UserError(f"bump {service} {version} failed: {' '.join(err.getvalue().split())}")
+        try:
+            bump(tree, service, version, clusters)  # what `python -m compiler bump` does
+        except UserError as err:
+            raise UserError(f"bump {service} {version} failed: {' '.join(str(err).split())}") from None
 
 
 def _message(bset: BumpSet) -> str:

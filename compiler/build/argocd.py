@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from compiler import catalog
 from compiler.build.compile import WAVE, header
-from compiler.build.derive import Names, derive
 from compiler.errors import Problem, UserError
 from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE
+from compiler.spec.derive import Names, derive
 from compiler.spec.load import Loaded
-from compiler.spec.model import ClusterSpec, LocalCluster
+from compiler.spec.model import ClusterSpec, LocalCluster, enabled_services
 from compiler.spec.rules import GCP_SA_ID_MAX
 from compiler.spec.settings import Chart, LoadedSettings, Settings
 from compiler.spec.yamlio import Document, dump_yaml
@@ -38,6 +39,17 @@ IN_CLUSTER_REDIS = "redis-master.redis.svc.cluster.local"
 DNS_ROLE = "clouddns"  # Google service accounts daf-<role>-<cluster> the add-ons act as (Workload Identity)
 SECRETS_ROLE = "secrets"
 ADDON_ROLES = (DNS_ROLE, SECRETS_ROLE)
+# The Custom Metrics Stackdriver Adapter (P40) has no Helm chart. It is a hand-written base in this repository,
+# rendered per cluster by a generated overlay (overlays/argocd/addons/<cluster>/custom-metrics/: the image pinned
+# in gitops.yaml, the ServiceAccount's Workload Identity annotation) that its Application syncs: offline-renderable
+# with the repository's kustomize (tests and `validate` see what Argo CD applies), no egress to GitHub from the
+# repo-server, and no Application-level kustomize patches to trust. Only clusters whose HPAs read Cloud
+# Monitoring metrics get it (catalog.needs_metrics_adapter); `bootstrap` plans its account daf-metrics-<cluster>.
+METRICS_ADAPTER = "custom-metrics"  # its namespace, Application suffix and overlay folder
+METRICS_ADAPTER_BASE = "base/addons/custom-metrics-stackdriver-adapter"
+METRICS_ADAPTER_IMAGE = "custom-metrics-stackdriver-adapter"  # the base's image placeholder
+# The adapter's RoleBinding to extension-apiserver-authentication-reader lives in kube-system.
+METRICS_ADAPTER_NAMESPACES = (METRICS_ADAPTER, "kube-system")
 HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
 # Argo CD >= 1.8 reports no health for Application resources, so a wave of Applications would count as done as
 # soon as they exist. This restores the check (operator manual, "Resource Health", Argo CD App).
@@ -60,6 +72,7 @@ CLUSTER_RESOURCES = (
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),  # the custom-metrics adapter's custom/external metrics APIs
     ("external-secrets.io", "ClusterSecretStore"),
     ("networking.k8s.io", "IngressClass"),
     ("rbac.authorization.k8s.io", "ClusterRole"),
@@ -192,7 +205,6 @@ def problems(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -> list
     settings = loaded_settings.settings
     out: list[Problem] = []
     seen_dest: dict[str, str] = {}
-    seen_ip: dict[str, str] = {}
     seen_app: dict[str, str] = {root_name(settings): SETTINGS_FILE}
     for cluster in sorted(loaded):
         spec, doc = loaded[cluster].spec, loaded[cluster].doc
@@ -204,12 +216,7 @@ def problems(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -> list
                 out.append(doc.problem(("argocd",), f"argocd: {key} is already the cluster of {seen_dest[key]} "
                                                     "(each spec deploys a cluster of its own)"))
             seen_dest.setdefault(key, doc.path)
-        if spec.static_ip is not None:
-            ip = str(spec.static_ip)
-            if ip in seen_ip:
-                out.append(doc.problem(("static_ip",), f"static_ip {ip} is already the address of {seen_ip[ip]} "
-                                                       "(each cluster reserves its own)"))
-            seen_ip.setdefault(ip, doc.path)
+        # Two specs with one static_ip: compiler/spec/sharing.py (check_all) reports it at both files.
         for addon in [None, *addons_of(spec)]:
             name = app_name(settings, cluster, addon)
             if name in seen_app:
@@ -319,6 +326,8 @@ def project(settings: Settings, loaded: dict[str, Loaded]) -> dict[str, Any]:
         spec = loaded[cluster].spec
         repos.update(_chart(settings, a).repo_url for a in addons_of(spec))
         namespaces = {spec.argocd.namespace, *(a.name for a in addons_of(spec))}
+        if needs_metrics_adapter(spec):
+            namespaces.update(METRICS_ADAPTER_NAMESPACES)
         destinations.extend(destination(spec, ns) for ns in sorted(namespaces))
     return {
         "apiVersion": API_VERSION, "kind": "AppProject",
@@ -328,6 +337,51 @@ def project(settings: Settings, loaded: dict[str, Loaded]) -> dict[str, Any]:
             "sourceRepos": sorted(repos),
             "destinations": destinations,
             "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in CLUSTER_RESOURCES],
+        },
+    }
+
+
+def needs_metrics_adapter(spec: ClusterSpec) -> bool:
+    """Whether the cluster gets the custom-metrics Stackdriver adapter (an enabled service's HPA reads Cloud
+    Monitoring)."""
+    return catalog.needs_metrics_adapter(enabled_services(spec))
+
+
+def metrics_adapter_dir(cluster: str) -> str:
+    """The adapter overlay of a cluster, relative to overlays/argocd/."""
+    return f"addons/{cluster}/{METRICS_ADAPTER}"
+
+
+def metrics_adapter_overlay(settings: Settings, spec: ClusterSpec) -> dict[str, Any]:
+    """The kustomization that renders the adapter base for one cluster: pinned image, Workload Identity."""
+    namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS[catalog.METRICS_ROLE]
+    pinned = settings.addons.custom_metrics_adapter
+    up = "../" * (len(f"{OVERLAYS}/{ARGOCD_DIR}/{metrics_adapter_dir(spec.name)}".split("/")))
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": ksa, "namespace": namespace,
+                            "annotations": {WORKLOAD_IDENTITY: derive(spec).gcp_service_account(catalog.METRICS_ROLE)}}}
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "labels": [{"pairs": {"cave.io/cluster": spec.name}, "includeSelectors": False}],
+        "resources": [f"{up}{METRICS_ADAPTER_BASE}"],
+        "images": [{"name": METRICS_ADAPTER_IMAGE, "newName": pinned.image, "newTag": pinned.tag}],
+        "patches": [{"patch": dump_yaml(account)}],
+    }
+
+
+def metrics_adapter_application(settings: Settings, cluster: str, spec: ClusterSpec) -> dict[str, Any]:
+    argo = settings.argocd
+    return {
+        "apiVersion": API_VERSION, "kind": "Application",
+        "metadata": _metadata(settings, f"{argo.project}-{cluster}-{METRICS_ADAPTER}", WAVES[spec.kind][0],
+                              {"cave.io/cluster": cluster, "cave.io/component": METRICS_ADAPTER}),
+        "spec": {
+            "project": argo.project,
+            "source": {"repoURL": argo.repo_url, "targetRevision": argo.target_revision,
+                       "path": f"{OVERLAYS}/{ARGOCD_DIR}/{metrics_adapter_dir(cluster)}"},
+            "destination": destination(spec, METRICS_ADAPTER),
+            "syncPolicy": _sync_policy(spec, []),
         },
     }
 
@@ -378,6 +432,8 @@ def compile_argocd(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -
     for cluster in sorted(loaded):
         spec = loaded[cluster].spec
         docs = [addon_application(settings, cluster, spec, a) for a in addons_of(spec)]
+        if needs_metrics_adapter(spec):
+            docs.append(metrics_adapter_application(settings, cluster, spec))
         docs.append(cave_application(settings, cluster, spec))
         files[f"clusters/{cluster}.yaml"] = _file(f"{SETTINGS_FILE} and {ENV_DIR}/{cluster}.yaml", *docs)
     kustomization = {
@@ -386,4 +442,9 @@ def compile_argocd(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -
         "resources": sorted(files),
     }
     files["kustomization.yaml"] = _file(everything, kustomization)
+    for cluster in sorted(loaded):  # rendered by their own Applications, not listed as resources above
+        spec = loaded[cluster].spec
+        if needs_metrics_adapter(spec):
+            files[f"{metrics_adapter_dir(cluster)}/kustomization.yaml"] = _file(
+                f"{SETTINGS_FILE} and {ENV_DIR}/{cluster}.yaml", metrics_adapter_overlay(settings, spec))
     return dict(sorted(files.items()))

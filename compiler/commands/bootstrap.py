@@ -39,7 +39,7 @@ from pathlib import Path
 
 from compiler.bootstrap import clients, desired, engine, providers, report
 from compiler.bootstrap.model import Provider
-from compiler.errors import UserError
+from compiler.fleet import select
 from compiler.spec.load import load_environments
 
 
@@ -53,9 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     specs = load_environments(Path(args.root))
-    if args.cluster not in specs:
-        raise UserError(f"unknown cluster {args.cluster!r} (known: {', '.join(sorted(specs)) or 'none'}; "
-                        f"a cluster is a file environments/<name>.yaml)")
+    select([args.cluster], specs)
     spec = specs[args.cluster]
     resources = desired.desired(spec)
     mode = "apply" if args.apply else "offline" if args.offline else "plan"

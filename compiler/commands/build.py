@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from compiler.build import overlays
-from compiler.errors import UserError
+from compiler.fleet import select
 from compiler.spec.load import load_all
 
 
@@ -30,13 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def selected(known: list[str], wanted: list[str]) -> list[str] | None:
     """The clusters asked for, or None for all; unknown names are a user error."""
-    if not wanted:
-        return None
-    unknown = [c for c in wanted if c not in known]
-    if unknown:
-        raise UserError(f"unknown cluster(s) {', '.join(unknown)} (known: {', '.join(known)}; "
-                        "a cluster is environments/<cluster>.yaml)")
-    return sorted(set(wanted))
+    return sorted(select(wanted, known)) if wanted else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,15 +23,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.bootstrap import clients, desired, engine, providers
-from compiler.bootstrap.engine import Outcome
-from compiler.build.derive import derive
-from compiler.commands.check import differences
-from compiler.errors import UserError
+from compiler.fleet import select
+from compiler.runbook.facts import gather
 from compiler.runbook.report import format_json, format_markdown
-from compiler.runbook.steps import Facts, build_runbook
+from compiler.runbook.steps import build_runbook
 from compiler.spec.load import load_environments
-from compiler.spec.model import ClusterSpec, GlobalCluster
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,26 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read the bootstrap plan from Google to fill in statuses and name servers")
 
 
-def _plans(spec: ClusterSpec, specs: dict[str, ClusterSpec]) -> dict[str, Outcome]:
-    clients.credentials()
-    involved = [spec]
-    if isinstance(spec, GlobalCluster):
-        hosts = set(derive(spec).hostnames)
-        involved += [s for s in specs.values() if getattr(s, "global_server", None) in hosts]
-    out = {}
-    for s in involved:
-        print(f"reading the bootstrap plan of {s.name} ...", file=sys.stderr, flush=True)
-        out[s.name] = engine.plan(desired.desired(s), providers.provider_for)
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     specs = load_environments(root)
-    if args.cluster not in specs:
-        raise UserError(f"unknown cluster {args.cluster!r} (known: {', '.join(sorted(specs)) or 'none'}; "
-                        f"a cluster is a file environments/<name>.yaml)")
-    facts = Facts(differences(root), _plans(specs[args.cluster], specs) if args.online else None)
+    select([args.cluster], specs)
+    facts = gather(root, args.cluster, specs, online=args.online,
+                   progress=lambda line: print(line, file=sys.stderr, flush=True))
     book = build_runbook(root, args.cluster, specs, facts)
     sys.stdout.write(format_json(book) if args.format == "json" else format_markdown(book))
     return 0

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--no-cache", action="store_true", help="render afresh instead of reading the cache")
+    parser.add_argument("--no-fleet-rules", action="store_true",
+                        help="skip the fleet rules (first sync, scheduling, metrics, identities, DNS, owners, shared "
+                             "data), which read every spec and the bootstrap plans")
 
 
 def cluster_versions(root: Path, clusters: list[str]) -> dict[str, str]:
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         versions = dict.fromkeys(clusters, args.kubernetes_version)
     else:
         versions = cluster_versions(root, clusters)
-    findings = validate_clusters(root, versions, schemas, use_cache=not args.no_cache)
+    findings = validate_clusters(root, versions, schemas, use_cache=not args.no_cache,
+                                  fleet_rules=not args.no_fleet_rules)
     out = format_json(findings) if args.format == "json" else format_text(findings)
     sys.stdout.write(out)
     if args.format == "text":

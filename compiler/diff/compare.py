@@ -8,15 +8,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.diff.documents import _stub, split_documents
+from compiler.diff.documents import document_stub, split_documents
 from compiler.diff.model import (
     _ABSENT,
-    _HASHED_KINDS,
     _ITEM_KEYS,
     _KUSTOMIZE_HASH_RE,
     _SECRET_FIELDS,
     _SUFFIX_RE,
     ARGOCD_PREFIXES,
+    HASHED_KINDS,
     NO_SERVICE,
     SERVICE_LABEL,
     ArgoChange,
@@ -34,7 +34,7 @@ from compiler.render.manifests import field_path, join_path, object_id, parse_ob
 
 def _suffix_split(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     _, kind, _, name = object_id(obj)
-    match = _SUFFIX_RE.match(name) if kind in _HASHED_KINDS else None
+    match = _SUFFIX_RE.match(name) if kind in HASHED_KINDS else None
     return (match[1], match[2]) if match else None
 
 
@@ -323,7 +323,7 @@ def comparable_objects(old_text: str | None, new_text: str | None) -> tuple[list
     old_docs = split_documents(old_text) if old_text is not None else None
     new_docs = split_documents(new_text) if new_text is not None else None
     same = set(old_docs or ()) & set(new_docs or ())
-    stubs = {d: _stub(d) for d in same}
+    stubs = {d: document_stub(d) for d in same}
 
     def objects(docs: list[str] | None) -> list[Obj] | None:
         if docs is None:

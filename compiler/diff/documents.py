@@ -10,7 +10,7 @@ from compiler.diff.model import SERVICE_LABEL, Obj
 
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*\n", re.M)
 _TOP_RE = re.compile(r"^(apiVersion|kind): *(.+)$", re.M)
-_META_RE = re.compile(r"^metadata:\n((?:(?:  .*)?\n)*)", re.M)
+META_RE = re.compile(r"^metadata:\n((?:(?:  .*)?\n)*)", re.M)
 _META_FIELD_RE = re.compile(r"^  (name|namespace): *(.+)$", re.M)
 _SERVICE_RE = re.compile(r"^  labels:\n(?:    .*\n)*?    " + re.escape(SERVICE_LABEL) + r": *(.+)$", re.M)
 
@@ -20,11 +20,11 @@ def _scalar(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
 
 
-def _stub(document: str) -> Obj | None:
+def document_stub(document: str) -> Obj | None:
     """Identity and service label of a document in kustomize's canonical layout, without parsing it
     (None when the layout is not recognised: the caller parses the document instead)."""
     top = dict(_TOP_RE.findall(document))
-    meta = _META_RE.search(document + "\n")
+    meta = META_RE.search(document + "\n")
     if "kind" not in top or "apiVersion" not in top or not meta:
         return None
     fields = {k: _scalar(v) for k, v in _META_FIELD_RE.findall(meta[1])}

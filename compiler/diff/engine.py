@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compiler import git
+from compiler.diff import reduced as reduction
 from compiler.diff.compare import _add_unrendered, comparable_objects, diff_cluster
-from compiler.diff.model import ClusterDiff, DiffResult
+from compiler.diff.model import ClusterDiff, DiffResult, RenderReport
 from compiler.errors import Problem, UserError
 from compiler.paths import OVERLAYS, overlay_rel
 from compiler.render import kustomize
@@ -30,16 +31,14 @@ def diff_sources(
     cache: RenderCache | None = None,
     workers: int | None = None,
     reduced: bool | None = None,
-) -> list[ClusterDiff]:
+) -> tuple[list[ClusterDiff], RenderReport]:
     """Diff the clusters of two trees (the old one may be a git commit, exported only where a
     cluster's content hash differs); renders of both sides run in parallel. A cluster whose only
-    changed inputs are service bases is rendered reduced (compiler/reduced.py) unless `reduced` is False or
-    $CAVE_GITOPS_FULL_RENDER is set; compiler.reduced.REDUCED says what was done."""
-    from compiler.diff import reduced as reduction
-
+    changed inputs are service bases is rendered reduced (compiler/diff/reduced.py) unless `reduced` is False
+    or $CAVE_GITOPS_FULL_RENDER is set; the RenderReport says what was done."""
     if reduced is None:
         reduced = not os.environ.get(reduction.FULL_RENDER_ENV)
-    reduction.REDUCED.reset()
+    report = RenderReport()
     old_known, new_known = clusters_in(old), clusters_in(new)
     wanted = sorted(set(old_known) | set(new_known))
     if clusters:
@@ -74,7 +73,7 @@ def diff_sources(
             continue
         plan = planner.plan(cluster) if reduced else "reduced renders disabled"
         if isinstance(plan, str):
-            reduction.REDUCED.full[cluster] = plan
+            report.full[cluster] = plan
         else:
             plans[cluster] = plan
 
@@ -119,7 +118,7 @@ def diff_sources(
             if isinstance(outcome, Rendered):
                 pairs[c] = outcome
             else:
-                reduction.REDUCED.full[c] = f"reduced render failed: {'; '.join(p.message for p in outcome.problems)}"
+                report.full[c] = f"reduced render failed: {'; '.join(p.message for p in outcome.problems)}"
         for slot, outcome in zip(misses, outcomes[len(pair_misses) :], strict=True):
             if isinstance(outcome, Rendered):
                 rendered[slot] = outcome
@@ -129,7 +128,7 @@ def diff_sources(
         for c, pair in pairs.items():
             sides = reduction.split_pair(pair.text)
             if sides is None:
-                reduction.REDUCED.full[c] = "the sentinel namespace landed elsewhere than metadata.namespace"
+                report.full[c] = "the sentinel namespace landed elsewhere than metadata.namespace"
             else:
                 split[c] = sides
         fallback = [c for c in plans if c not in split]
@@ -146,8 +145,9 @@ def diff_sources(
                     problems.extend(outcome.problems)
     if problems:
         raise UserError(problems)
+    report.count([*rendered.values(), *pairs.values()])
     for cluster, sides in split.items():
-        reduction.REDUCED.reduced[cluster] = plans[cluster].kept
+        report.reduced[cluster] = plans[cluster].kept
         old_objects, new_objects = comparable_objects(sides["old"], sides["new"])
         result[cluster] = _add_unrendered(diff_cluster(cluster, old_objects, new_objects), plans[cluster].unrendered)
     for cluster in wanted:
@@ -157,14 +157,12 @@ def diff_sources(
                 before.text if before else None, after.text if after else None
             )
             result[cluster] = diff_cluster(cluster, old_objects, new_objects)
-    return [result[c] for c in wanted]
+    return [result[c] for c in wanted], report
 
 
 def reduced_plans(root: Path, base: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
     """Which changed clusters `diff` would render reduced (→ bases kept) and which in full (→ why); renders
     nothing (for benchmarks and debugging)."""
-    from compiler.diff import reduced as reduction
-
     root = root.absolute()
     _, commit = git.resolve_base(root, base)
     old, new = GitSource(root, commit), worktree_source(root)
@@ -216,5 +214,6 @@ def diff_ref(
     old = GitSource(root, commit)
     old.label = f"{label} ({commit[:12]})"
     new = worktree_source(root)
-    diffs = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers, reduced=reduced)
-    return DiffResult(label, commit, diffs)
+    diffs, how = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers,
+                              reduced=reduced)
+    return DiffResult(label, commit, diffs, how)

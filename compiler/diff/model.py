@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from compiler.render.jobs import Rendered
 
 SERVICE_LABEL = "cave.io/service"
 NO_SERVICE = "(cluster)"
@@ -16,7 +19,7 @@ _SECRET_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "Secret": (("data",), ("stringData",)),
     "ExternalSecret": (("spec", "target", "template", "data"), ("spec", "target", "template", "templateFrom")),
 }
-_HASHED_KINDS = ("ConfigMap", "Secret")
+HASHED_KINDS = ("ConfigMap", "Secret")
 _SUFFIX_RE = re.compile(r"^(.+)-([a-z0-9]{10})$")
 # kustomize encodes the hash in hex with 0,1,3,a,e swapped for g,h,k,m,t (no vowels, no look-alikes).
 _KUSTOMIZE_HASH_RE = re.compile(r"^[2456789bcdfghkmt]{10}$")
@@ -112,12 +115,30 @@ class ClusterDiff:
 
 
 @dataclass
+class RenderReport:
+    """How a diff got its renders: reduced or full per cluster (and why full), kustomize runs, cache hits."""
+
+    reduced: dict[str, tuple[str, ...]] = field(default_factory=dict)  # cluster → bases rendered
+    full: dict[str, str] = field(default_factory=dict)  # cluster → why the full overlay was rendered
+    renders: int = 0  # kustomize processes run
+    cache_hits: int = 0  # renders read from the cache
+
+    def count(self, rendered: Iterable[Rendered]) -> None:
+        for r in rendered:
+            if r.from_cache:
+                self.cache_hits += 1
+            else:
+                self.renders += 1
+
+
+@dataclass
 class DiffResult:
     """The whole diff: base ref, and every cluster in the comparison (unchanged ones included)."""
 
     base_ref: str
     base_commit: str
     clusters: list[ClusterDiff]
+    how: RenderReport = field(default_factory=lambda: RenderReport(), compare=False)  # not part of the diff
 
     @property
     def changed(self) -> bool:

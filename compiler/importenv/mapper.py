@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 from compiler import catalog
 from compiler.build import argocd
-from compiler.build.derive import derive, secret_manager_name
 from compiler.errors import Problem, UserError
 from compiler.importenv import values as envvalues
 from compiler.importenv.catalogue import (
@@ -44,7 +43,16 @@ from compiler.importenv.envfile import Computed, EnvFile, Note, Var, parse
 from compiler.importenv.specdoc import TODO, Block, Commented, Entry, Flow, Items, Node, Origin, origins, plain, render
 from compiler.paths import ENV_DIR, SETTINGS_FILE
 from compiler.spec import load, rules
-from compiler.spec.model import K8S_MAX_MINOR, K8S_MIN_MINOR, ClusterSpec, GlobalCluster, LocalCluster
+from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.model import (
+    K8S_MAX_MINOR,
+    K8S_MIN_MINOR,
+    ClusterSpec,
+    GlobalCluster,
+    LocalCluster,
+    zone_owner,
+    zone_project,
+)
 from compiler.spec.settings import load_settings
 from compiler.spec.yamlio import Document, Loc, load_document, to_plain
 
@@ -203,6 +211,8 @@ class _Context:
 
     global_hosts: dict[str, str] = field(default_factory=dict)  # hostname -> global cluster
     zones: dict[str, tuple[str, str]] = field(default_factory=dict)  # zone -> (DNS name, cluster)
+    # DNS name -> (zone, cluster, project) of the spec whose bootstrap creates that zone (one per DNS name)
+    owners: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
 class _Mapper:
@@ -450,6 +460,7 @@ class _Mapper:
             extras.append(item)
         if extras:
             dns.add("extra_hostnames", Items(list(extras)))
+        self.zone_owners(dns, zones)
         top.add("dns", dns)
         server = self.var("GLOBAL_SERVER")
         if self.kind == "global" and server is not None:
@@ -461,6 +472,22 @@ class _Mapper:
             else:
                 self.note("decision", server, f"GLOBAL_SERVER={bare} is not a hostname of this cluster; local specs "
                                               f"name this global cluster by one of its hostnames ({self.primary})")
+
+    def zone_owners(self, dns: Block, zones: Block) -> None:
+        """A zone an existing spec already creates stays that cluster's: this one only adds its records there
+        (one zone per DNS name across the fleet; a second one could not be delegated)."""
+        owners = Block()
+        for entry in zones.entries:
+            found = self.context.owners.get(str(entry.value))
+            if found is None or found[0] != entry.key or found[1] == self.name:
+                continue
+            _, cluster, project = found
+            owner = Block()
+            owner.add("cluster", cluster)
+            owner.add("project", project)
+            owners.add(entry.key, owner, comment=f"created by environments/{cluster}.yaml: only our records here")
+        if owners.entries:
+            dns.add("zone_owners", owners)
 
     def items(self, name: str, to: str) -> list[str]:
         var = self.var(name)
@@ -822,14 +849,13 @@ class _Mapper:
                 limits[key] = value
         if limits:
             block.add("limits", Flow(limits), self.origin(self.var("LIMITS_QUERY_PER_MINUTE")))
-        consumer = self.number("CELERY_CONSUMER_CONCURRENCY", f"{svc}.celery_concurrency")
-        producer = self.number("CELERY_PRODUCER_CONCURRENCY", f"{svc}.celery_concurrency")
-        concurrency = consumer or producer
-        if concurrency is not None and concurrency != 2:
-            entry = block.add("celery_concurrency", concurrency, self.origin(self.var("CELERY_CONSUMER_CONCURRENCY")))
-            if producer is not None and consumer is not None and producer != consumer:
-                self.decision(entry, f"CELERY_PRODUCER_CONCURRENCY={producer} and CELERY_CONSUMER_CONCURRENCY="
-                                     f"{consumer} differ; the spec has one celery_concurrency.")
+        consumer = self.number("CELERY_CONSUMER_CONCURRENCY", f"{svc}.celery_consumer_concurrency")
+        producer = self.number("CELERY_PRODUCER_CONCURRENCY", f"{svc}.celery_producer_concurrency")
+        if producer is not None and consumer is not None and producer != consumer:
+            block.add("celery_producer_concurrency", producer, self.origin(self.var("CELERY_PRODUCER_CONCURRENCY")))
+            block.add("celery_consumer_concurrency", consumer, self.origin(self.var("CELERY_CONSUMER_CONCURRENCY")))
+        elif (concurrency := consumer or producer) is not None and concurrency != 2:
+            block.add("celery_concurrency", concurrency, self.origin(self.var("CELERY_CONSUMER_CONCURRENCY")))
         self.celery(workloads)
         self.beat_schedule(block)
         return None
@@ -1269,6 +1295,8 @@ def _context(existing: dict[str, load.Loaded]) -> _Context:
     for name, item in sorted(existing.items()):
         for zone, dns_name in item.spec.dns.zones.items():
             ctx.zones.setdefault(zone, (dns_name, name))
+            if zone_owner(item.spec, zone) == name and zone in derive(item.spec).hostname_zones:
+                ctx.owners.setdefault(dns_name, (zone, name, zone_project(item.spec, zone)))
         if isinstance(item.spec, GlobalCluster):
             for host in derive(item.spec).hostnames:
                 ctx.global_hosts[host] = name

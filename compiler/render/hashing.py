@@ -39,7 +39,7 @@ _GENERATORS = ("configMapGenerator", "secretGenerator")
 # --------------------------------------------------------------------------- content hashes
 
 
-def _references(doc: Mapping[str, Any]) -> Iterator[str]:
+def overlay_references(doc: Mapping[str, Any]) -> Iterator[str]:
     """Every file or directory a kustomization names (paths relative to its directory, or URLs)."""
     for key in _PATH_LISTS:
         for item in doc.get(key) or []:
@@ -115,7 +115,7 @@ class InputHasher:
         remotes: set[str] = set()
         kfile = src.kustomization(directory)
         doc = self._doc(kfile) if kfile else None
-        for ref in _references(doc) if isinstance(doc, Mapping) else ():
+        for ref in overlay_references(doc) if isinstance(doc, Mapping) else ():
             if _is_remote(ref):
                 remotes.add(ref)
                 continue

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,6 @@ from compiler.render.manifests import parse_objects, sorted_objects
 from compiler.render.sources import overlay_dir, select_clusters, worktree_source
 
 # --------------------------------------------------------------------------- rendering
-
-
-@dataclass
-class RenderStats:
-    """How many overlays were rendered by kustomize and how many came from the cache (thread-safe)."""
-
-    renders: int = 0
-    cache_hits: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, *, hit: bool) -> None:
-        with self._lock:
-            if hit:
-                self.cache_hits += 1
-            else:
-                self.renders += 1
-
-
-STATS = RenderStats()
 
 
 @dataclass(frozen=True)
@@ -71,11 +51,10 @@ def object_set(rendered: Mapping[str, Rendered]) -> list[tuple[str, dict[str, An
 
 
 def from_cache(job: RenderJob, cache: RenderCache | None) -> Rendered | None:
-    """The cached render of a job, if there is one (counted in STATS)."""
+    """The cached render of a job, if there is one (`from_cache` set)."""
     text = cache.get(job.key) if cache is not None and job.cacheable else None
     if text is None:
         return None
-    STATS.count(hit=True)
     return Rendered(job.label, job.key, text, from_cache=True)
 
 
@@ -83,7 +62,6 @@ def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | 
     if hit := from_cache(job, cache):
         return hit
     text = tool.build(job.overlay, label=job.label)
-    STATS.count(hit=False)
     if cache is not None and job.cacheable:
         cache.put(job.key, text)
     return Rendered(job.label, job.key, text, from_cache=False)

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from compiler import git
-from compiler.errors import Problem, UserError
 from compiler.paths import OVERLAYS, overlay_rel, spec_rel
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -36,16 +35,9 @@ def list_clusters(root: Path) -> list[str]:
 
 def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
     """The requested clusters (all when none), or a UserError listing the known ones."""
-    known = list_clusters(root)
-    if not requested:
-        return known
-    unknown = [c for c in requested if c not in known]
-    if unknown:
-        listing = ", ".join(known) if known else "none: run `python -m compiler build` first"
-        raise UserError(
-            [Problem(overlay_rel(c), message=f"unknown cluster {c!r} (known clusters: {listing})") for c in unknown]
-        )
-    return list(dict.fromkeys(requested))
+    from compiler.fleet import select  # render may use the fleet's topology; the fleet never uses render
+
+    return select(requested, list_clusters(root), path=OVERLAYS)
 
 
 # --------------------------------------------------------------------------- input trees

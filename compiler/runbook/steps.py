@@ -6,10 +6,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from compiler import catalog
 from compiler.bootstrap import desired as bootstrap_desired
 from compiler.bootstrap.engine import Outcome, Row
-from compiler.build.derive import derive, secret_manager_name
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
+from compiler.build.compile import operator_keys
+from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.model import (
+    ClusterSpec,
+    GlobalCluster,
+    LocalCluster,
+    enabled_services,
+    zone_owner,
+    zone_project,
+)
 from compiler.spec.rules import segmentation_source
 
 StepStatus = Literal["done", "todo", "check", "unknown"]
@@ -103,26 +112,53 @@ def _bootstrap_step(spec: ClusterSpec, facts: Facts) -> Step:
 
 
 def _dns_step(spec: ClusterSpec, facts: Facts) -> Step:
+    """Delegation of the zones this cluster creates; for a zone another cluster owns, where the records go.
+
+    One DNS name is one zone across the fleet, delegated once at the registrar by the cluster that creates it
+    (its runbook asks for it). A cluster using another's zone (`dns.zone_owners`) must not delegate anything:
+    its A records and DNS-01 challenges go into the owner's zone, which the owner's bootstrap creates first.
+    """
     names = derive(spec)
     rows = facts.rows(spec.name)
-    zones: dict[str, Any] = {}
+    zones: dict[str, Any] = {}  # created here: their name servers go to the registrar
+    elsewhere: dict[str, Any] = {}  # created and delegated by another cluster: only the records go there
     for zone in sorted(set(names.hostname_zones)):
-        servers = None
-        if rows is not None and (row := rows.get(f"dns-zone/{zone}")) is not None and row.observed:
-            servers = row.observed.get("name_servers")
+        row = rows.get(f"dns-zone/{zone}") if rows is not None else None
+        owner = zone_owner(spec, zone)
+        if owner != spec.name:
+            elsewhere[zone] = {"dns_name": spec.dns.zones[zone], "owner": owner, "project": zone_project(spec, zone),
+                               "exists": None if rows is None else bool(row is not None and row.observed)}
+            continue
+        servers = row.observed.get("name_servers") if row is not None and row.observed else None
         zones[zone] = {"dns_name": spec.dns.zones[zone], "name_servers": servers}
     items = []
     for zone, info in zones.items():
         shown = ", ".join(info["name_servers"]) if info["name_servers"] else \
             f"(see `bootstrap {spec.name}` once zone {zone} exists)"
         items.append(f"at the registrar of {info['dns_name']}: set the name servers to {shown}")
-    items += [f"{host} → the static IP daf-{spec.name} (A record, created by bootstrap)" for host in names.hostnames]
-    status: StepStatus = "check" if rows is not None and all(z["name_servers"] for z in zones.values()) else \
-        ("unknown" if rows is None else "todo")
-    return Step("dns-registrar", "Name servers at the registrar", status,
-                "Certificates (DNS-01) and every URL depend on the zone being delegated to Cloud DNS.",
-                items=items, commands=[f"dig +short NS {info['dns_name']}" for info in zones.values()],
-                values={"zones": zones, "hostnames": list(names.hostnames)})
+    for zone, info in elsewhere.items():
+        state = "" if info["exists"] is None else (" (it exists)" if info["exists"] else
+                                                   f" (it does not exist yet: bootstrap {info['owner']} first)")
+        items.append(f"zone {zone} ({info['dns_name']}) is created in project {info['project']} and delegated by "
+                     f"{info['owner']}{state} (`python -m compiler runbook {info['owner']}`); nothing to do at the "
+                     "registrar from this cluster: its A records and DNS-01 challenges go into that zone")
+    items += [f"{host} → the static IP daf-{spec.name} (A record in zone {zone} of project "
+              f"{zone_project(spec, zone)}, created by `bootstrap {spec.name}`)"
+              for host, zone in zip(names.hostnames, names.hostname_zones, strict=True)]
+    if rows is None:
+        status: StepStatus = "unknown"
+    elif not all(z["name_servers"] for z in zones.values()) or not all(z["exists"] for z in elsewhere.values()):
+        status = "todo"
+    else:
+        status = "check" if zones else "done"
+    title = "Name servers at the registrar" if zones else \
+        f"DNS records in the zones of {', '.join(sorted({z['owner'] for z in elsewhere.values()}))}"
+    return Step("dns-registrar", title, status,
+                "Certificates (DNS-01) and every URL depend on the zone being delegated to Cloud DNS, once per "
+                "DNS name by the cluster that creates it.",
+                items=items, commands=[f"dig +short NS {info['dns_name']}" for info in zones.values()]
+                + [f"dig +short A {host}" for host in names.hostnames],
+                values={"zones": zones, "zones_elsewhere": elsewhere, "hostnames": list(names.hostnames)})
 
 
 def _oauth_step(spec: GlobalCluster, facts: Facts) -> Step:
@@ -282,6 +318,54 @@ def _materialization_step(spec: LocalCluster, global_host: str) -> Step | None:
     )
 
 
+ELSEWHERE = ("oauth_client", "cave_token", "pmanagement_token")  # keys whose values other steps store
+
+
+def _operator_secrets_step(spec: ClusterSpec, facts: Facts) -> Step | None:
+    """What each operator-made secret holds back until it has a version, and how those consumers start.
+
+    The overlay keeps them out of every waited wave and out of the Application's health (README "First sync and
+    operator secrets"), so nothing else waits; this says what starts once the operator has stored each one."""
+    enabled = enabled_services(spec)
+    entries: list[dict[str, Any]] = []
+    statuses: list[StepStatus] = []
+    for key in operator_keys(bootstrap_desired.secret_keys(spec)):
+        secret = secret_manager_name(spec, key)
+        readers = [catalog.BY_NAME[n] for n in enabled if n in catalog.BY_NAME and key in catalog.BY_NAME[n].secrets]
+        if key in catalog.FILE_SECRETS:
+            external = [key.replace("_", "-")]
+        else:
+            external = [cm.name for s in readers for cm in s.configmaps if cm.secret]
+        workloads = [f"{w.kind.lower()}/{w.name}" for s in readers for w in s.deployed(enabled[s.name])
+                     if w.kind != "Job"]
+        statuses.append(facts.secret_status(spec.name, secret))
+        entries.append({"key": key, "secret": secret, "external_secrets": external, "workloads": workloads,
+                        "status": statuses[-1]})
+    if not entries:
+        return None
+    items: list[str] = []
+    commands: list[str] = []
+    for e in entries:
+        items.append(f"{e['secret']} (status: {e['status']}): until it has a version, ExternalSecret "
+                     f"{', '.join(e['external_secrets'])} and {', '.join(e['workloads']) or 'no workload'} wait "
+                     "(out of the Application's health: nothing else waits); they start by themselves once it has "
+                     "one, no restart needed (External Secrets retries, backing off up to about 17 minutes)")
+        if e["key"] not in ELSEWHERE:  # the OAuth and token steps print the command for theirs
+            commands.append(f"gcloud secrets versions add {e['secret']} --project {spec.gcp.project} --data-file=- "
+                            f"# {catalog.SECRET_SOURCES[e['key']]}")
+        commands += [f"kubectl annotate externalsecret {es} force-sync=$(date +%s) --overwrite"
+                     for es in e["external_secrets"]]
+        if e["key"] == "cave_token" and any(w == "deployment/materialize" for w in e["workloads"]):
+            items.append(f"after storing {e['secret']}: `argocd app sync cave-{spec.name}`, so the database "
+                         "migration hook, which skipped without the token, runs")
+    items.append("replacing a value later: environment variables and files read at start (every CAVE token, "
+                 "the canary config) need `kubectl rollout restart` of the workloads above; mounted files "
+                 "themselves update in place within the ExternalSecret's refreshInterval (1h) plus the kubelet sync")
+    return Step("operator-secrets", "What starts once each operator secret is stored", _worst(statuses),
+                "Secrets only an operator can make (bootstrap lists them as OPERATOR) hold back only what reads them.",
+                items=items, commands=commands, values={"secrets": entries})
+
+
 def _rollback_step(spec: ClusterSpec) -> Step:
     kept = [r for r in bootstrap_desired.desired(spec) if r.data]
     return Step(
@@ -312,5 +396,6 @@ def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: F
             steps += [_auth_step(global_spec, [spec]), _token_step(global_spec, [spec], facts),
                       _info_step(global_spec, [spec])]
         steps.append(_materialization_step(spec, spec.global_server))
+    steps.append(_operator_secrets_step(spec, facts))
     steps.append(_rollback_step(spec))
     return Runbook(spec.name, spec.kind, facts.plans is not None, [s for s in steps if s is not None])

@@ -55,7 +55,8 @@ def load_environments(root: Path) -> dict[str, ClusterSpec]:
     return {name: item.spec for name, item in load_all(root).items()}
 
 
-def load_all(root: Path) -> dict[str, Loaded]:
+def load_all(root: Path, *, for_fleet_rules: bool = False) -> dict[str, Loaded]:
+    """Every spec, validated; `for_fleet_rules` skips the cross-spec checks a fleet rule reports instead."""
     files = spec_files(root)
     if not files:
         raise UserError(f"{ENV_DIR}/: no cluster specs found (add environments/<cluster>.yaml)")
@@ -75,7 +76,7 @@ def load_all(root: Path) -> dict[str, Loaded]:
         problems.extend(found)
         if spec is not None:
             loaded[file.stem] = Loaded(spec, doc)
-    problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}))
+    problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}, for_fleet_rules=for_fleet_rules))
     if secret_values:  # other messages may quote a value the guard flagged: never print it
         problems = [Problem(p.path, p.line, p.col, secretguard.redact(p.message, secret_values)) for p in problems]
     if problems:
@@ -229,6 +230,49 @@ def _unknown_key(model: type[BaseModel], loc: Loc, kind: str) -> str:
     return f"unknown key {key!r}"
 
 
+# Pydantic's type errors (strict mode: no coercion) → what the field expects, in YAML terms.
+EXPECTED = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "a string",
+    "bool_type": "a boolean (true or false)", "list_type": "a list", "dict_type": "a mapping",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "ip_v4_address": "an IPv4 address",
+    "ip_v4_network": "an IPv4 network like 10.0.0.0/20",
+}
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML value is, as a spec author reads it: `true` is a boolean, `2.0` a number, `"3"` a string."""
+    if value is None:
+        return "nothing (null)"
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                       (list, "a list"), (dict, "a mapping")):
+        if isinstance(value, kind):
+            return name
+    return f"a {type(value).__name__}"  # e.g. a date: YAML reads 2024-01-01 unquoted as one
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else repr(value)
+
+
+def _type_message(where: str, expected: list[str], value: Any) -> str:
+    """'expected an integer or a list, got a boolean (true)', with how to write it."""
+    wanted = list(dict.fromkeys(expected))
+    alternatives = wanted[0] if len(wanted) == 1 else f"{', '.join(wanted[:-1])} or {wanted[-1]}"
+    shown = "" if isinstance(value, dict | list) else f" ({_yaml_value(value)})"
+    hint = ""
+    if isinstance(value, bool) and ("an integer" in wanted or "a number" in wanted):
+        hint = "; YAML true/false is not a number"
+    elif wanted == ["a string"] and isinstance(value, int | float | bool):
+        hint = f"; write it in quotes: \"{_yaml_value(value)}\""
+    elif "an integer" in wanted and isinstance(value, float) and value.is_integer():
+        hint = f"; write {int(value)}"
+    elif "a boolean (true or false)" in wanted and isinstance(value, str | int):
+        hint = "; write true or false, unquoted"
+    return f"{where}: expected {alternatives}, got {_yaml_kind(value)}{shown}{hint}"
+
+
 class _Masked(str):
     """A value that may be a secret: shown in messages by its length only."""
 
@@ -270,6 +314,9 @@ def validation_problems(doc: Document, model: type[BaseModel], errors: list[Erro
     kind = str(doc.data.get("kind"))
     items = [(_data_loc(doc.data, tuple(e["loc"]), e["type"]), e) for e in errors]
     locs = {loc for loc, _ in items}
+    by_loc: dict[Loc, list[ErrorDetails]] = {}
+    for loc, err in items:
+        by_loc.setdefault(loc, []).append(err)
     out: list[Problem] = []
     seen: set[Loc] = set()
     for loc, err in items:
@@ -281,5 +328,13 @@ def validation_problems(doc: Document, model: type[BaseModel], errors: list[Erro
         seen.add(loc)
         as_key = err["type"] == "extra_forbidden"
         position_loc = loc[:-1] if err["type"] == "missing" else loc
-        out.append(doc.problem(position_loc, _message(err, loc, model, kind), key=as_key))
+        here = by_loc[loc]
+        if all(e["type"] in EXPECTED for e in here):  # wrong YAML type, for every member of a union
+            value = err.get("input")
+            if loc and loc[0] == "secrets" and isinstance(value, str):
+                value = _Masked(value)  # a secret value typed here is never echoed
+            message = _type_message(_dotted(loc), [EXPECTED[e["type"]] for e in here], value)
+        else:
+            message = _message(err, loc, model, kind)
+        out.append(doc.problem(position_loc, message, key=as_key))
     return out

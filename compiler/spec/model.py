@@ -11,7 +11,7 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator, model_validator
 
 from compiler.spec import semver
 
@@ -32,10 +32,21 @@ Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 Datastack = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 ScalarValue = str | int | float | bool
+# YAML has no IP address type: these are parsed from strings (the only lax fields of the strict spec).
+IPv4Addr = Annotated[IPv4Address, Strict(False)]
+IPv4Net = Annotated[IPv4Network, Strict(False)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every spec model: unknown keys are errors, and so is every type coercion (strict mode).
+
+    Pydantic's lax mode would take `day_of_week: true` as 1, `replicas: 2.0` as 2 or `"3"` as 3 and
+    `enabled: "no"` as False: a spec means exactly what its YAML types say, or it is refused
+    (compiler/spec/load.py words the error "expected an integer, got a boolean"). Integers are accepted where
+    a number is expected. IP addresses and networks are written as strings (IPv4Addr, IPv4Net).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --------------------------------------------------------------------------- shared building blocks
@@ -54,14 +65,29 @@ class ExtraHostname(Model):
     zone: Label
 
 
+class ZoneOwner(Model):
+    """Where a zone of `dns.zones` that another cluster creates lives: that cluster and its DNS project."""
+
+    cluster: Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=36)]
+    project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
+
+
 class Dns(Model):
-    """Hostnames: the primary one is <name>.<domain>; each hostname is paired with its Cloud DNS zone."""
+    """Hostnames: the primary one is <name>.<domain>; each hostname is paired with its Cloud DNS zone.
+
+    One DNS name is one Cloud DNS managed zone in one project across the fleet (only one can be delegated at
+    the registrar). A zone of `zones` is created by this cluster's bootstrap, in `project` (default
+    `gcp.project`), unless `zone_owners` names the cluster that creates it and the project it is in: then
+    this cluster only adds its A records there, its cert-manager solves DNS-01 there, and its DNS service
+    account is granted roles/dns.admin there. Clusters sharing a domain name its global cluster as the owner.
+    """
 
     domain: Fqdn
     zone: Label
     zones: dict[Label, Fqdn] = Field(min_length=1, description="Cloud DNS managed zone name → its DNS name")
     project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")] | None = None  # of the zones
     extra_hostnames: list[ExtraHostname] = []
+    zone_owners: dict[Label, ZoneOwner] = {}  # zones of `zones` another cluster creates (default: none)
 
 
 class Tls(Model):
@@ -249,7 +275,22 @@ class Materializationengine(Bumped):
     upload_bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$")] | None = None
     dump_bucket: Bucket | None = None
     limits: QueryLimits = QueryLimits()
+    # Celery --concurrency: `celery_concurrency` is the default of both kinds of worker (CAVEdeployment's
+    # CELERY_PRODUCER_CONCURRENCY and CELERY_CONSUMER_CONCURRENCY, both 2); the two below override it for the
+    # producer (workflow queue) and for the consumer and deltalake workers (process and deltalake queues).
     celery_concurrency: int = Field(2, ge=1, le=64)
+    celery_producer_concurrency: int | None = Field(None, ge=1, le=64)
+    celery_consumer_concurrency: int | None = Field(None, ge=1, le=64)
+
+    @property
+    def producer_concurrency(self) -> int:
+        """--concurrency of celery-producer."""
+        return self.celery_producer_concurrency or self.celery_concurrency
+
+    @property
+    def consumer_concurrency(self) -> int:
+        """--concurrency of celery-consumer and celery-deltalake (CAVEdeployment ran both with the consumer's)."""
+        return self.celery_consumer_concurrency or self.celery_concurrency
 
 
 class ServerLogs(Model):
@@ -396,11 +437,23 @@ class DataProject(Model):
     pcg_bucket: Bucket | None = None
 
 
+class ReadOnly(Model):
+    """Data another cluster writes and this one only reads, said explicitly (compiler/spec/sharing.py).
+
+    Two clusters writing one database, table, bucket or secret corrupt each other's data, so `build` refuses
+    it; a cluster listed here as a reader is not counted as a writer. Each entry must be data this spec uses.
+    """
+
+    buckets: list[Bucket] = []  # values of data.pcg_bucket, services.*.bucket, upload_bucket, dump_bucket
+    bigtable_tables: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]] = []  # in data.*
+    secret_keys: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]] = []  # of `secrets:`
+
+
 class Network(Model):
     """The VPC bootstrap creates for the cluster (custom subnet mode); defaults follow CAVEdeployment."""
 
     name: Label | None = None  # default daf-<name>-network
-    subnet_cidr: IPv4Network = IPv4Network("10.142.0.0/20")
+    subnet_cidr: IPv4Net = IPv4Network("10.142.0.0/20")
 
 
 class ClusterBase(Model):
@@ -412,10 +465,11 @@ class ClusterBase(Model):
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]+$")]
     node_pools: list[NodePool] = Field(min_length=1)
     cloud_sql: CloudSql
-    static_ip: IPv4Address | None = None  # the regional address daf-<name> bootstrap reserves; ingress-nginx uses it
+    static_ip: IPv4Addr | None = None  # the regional address daf-<name> bootstrap reserves; ingress-nginx uses it
     network: Network = Network()
     release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"  # GKE release channel
     argocd: ArgoCd = ArgoCd()
+    read_only: ReadOnly = ReadOnly()  # shared data this cluster only reads (another cluster writes it)
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -483,6 +537,18 @@ CLUSTER_MODELS: dict[str, type[GlobalCluster] | type[LocalCluster]] = {
     "global": GlobalCluster,
     "local": LocalCluster,
 }
+
+
+def zone_project(spec: ClusterSpec, zone: str) -> str:
+    """The GCP project holding DNS zone `zone` of the spec: its owner's (`dns.zone_owners`) or this cluster's."""
+    owner = spec.dns.zone_owners.get(zone)
+    return owner.project if owner is not None else spec.dns.project or spec.gcp.project
+
+
+def zone_owner(spec: ClusterSpec, zone: str) -> str:
+    """The cluster whose bootstrap creates DNS zone `zone` of the spec (this one unless `dns.zone_owners` says)."""
+    owner = spec.dns.zone_owners.get(zone)
+    return owner.cluster if owner is not None else spec.name
 
 
 def enabled_services(spec: ClusterSpec) -> dict[str, Service]:

@@ -10,9 +10,19 @@ import re
 from collections.abc import Callable, Iterator
 
 from compiler import catalog
-from compiler.build.derive import derive
 from compiler.errors import Problem
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, Replicas, Service, enabled_services
+from compiler.spec.derive import derive
+from compiler.spec.model import (
+    ClusterSpec,
+    GlobalCluster,
+    LocalCluster,
+    Replicas,
+    Service,
+    enabled_services,
+    zone_owner,
+    zone_project,
+)
+from compiler.spec.sharing import shared_data
 from compiler.spec.yamlio import Document
 
 Specs = dict[str, tuple[ClusterSpec, Document]]
@@ -76,6 +86,14 @@ def dns_zones(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
         elif not (hostname == zones[zone] or hostname.endswith("." + zones[zone])):
             yield doc.problem(loc, f"hostname {hostname!r} is not inside zone {zone!r} ({zones[zone]}); "
                                    "pair each hostname with the zone that holds it")
+    for zone, owner in spec.dns.zone_owners.items():
+        if zone not in zones:
+            yield doc.problem(("dns", "zone_owners", zone), f"zone {zone!r} of dns.zone_owners is not declared in "
+                                                            f"dns.zones (declare it there with its DNS name)", key=True)
+        elif owner.cluster == spec.name:
+            yield doc.problem(("dns", "zone_owners", zone, "cluster"),
+                              f"zone {zone!r} names this cluster as its owner (remove the entry: a zone this "
+                              "cluster creates is simply listed in dns.zones)")
 
 
 def replicas(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
@@ -91,6 +109,12 @@ def replicas(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
                 close = difflib.get_close_matches(wname, known, n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"workloads of {name}: {', '.join(known)}"
                 yield doc.problem(base, f"{name} has no workload {wname!r} ({hint})", key=True)
+                continue
+            workload = entry.workload(wname)
+            required = workload.requires if workload is not None else None
+            if required is not None and not getattr(svc, required, None):
+                yield doc.problem(base, f"{wname} is deployed only when services.{name}.{required} is set, and it "
+                                        f"is not (set {required}, or remove this entry)", key=True)
                 continue
             settings.append(((*base, "replicas"), wname, ws.replicas))
         for loc, wname, value in settings:
@@ -316,7 +340,102 @@ def unique_hostnames(specs: Specs) -> Iterator[Problem]:
                                    "unique across clusters)")
 
 
-def check_all(specs: Specs) -> list[Problem]:
+def _created_zones(spec: ClusterSpec) -> list[str]:
+    """Zones the cluster's bootstrap creates: those its hostnames use that no other cluster owns."""
+    return sorted({z for z in derive(spec).hostname_zones if z in spec.dns.zones and zone_owner(spec, z) == spec.name})
+
+
+def _at(doc: Document, loc: tuple[str | int, ...]) -> str:
+    line, col = doc.position(loc)
+    return f"{doc.path}:{line}:{col}"
+
+
+def one_zone_per_dns_name(specs: Specs) -> Iterator[Problem]:
+    """One DNS name is one Cloud DNS zone in one project: only one can be delegated at the registrar.
+
+    Two specs creating a zone for the same DNS name in different projects (or under different zone names)
+    leave all but one undelegated, and the records and DNS-01 challenges of the others resolve nowhere.
+    A `dns.zone_owners` entry must name a cluster that creates that zone, under that name, in that project.
+    The fleet rule `dns-zone` of `validate` reports the same faults from the bootstrap plans and manifests.
+    """
+    creators: dict[str, list[tuple[str, Document, str, str]]] = {}
+    for name, (spec, doc) in sorted(specs.items()):
+        for zone in _created_zones(spec):
+            creators.setdefault(spec.dns.zones[zone], []).append((name, doc, zone, zone_project(spec, zone)))
+    for dns_name, made in sorted(creators.items()):
+        if len({(project, zone) for _, _, zone, project in made}) < 2:
+            continue
+        globals_ = [m for m in made if isinstance(specs[m[0]][0], GlobalCluster)]
+        owner, _, owner_zone, owner_project = (globals_ or made)[0]
+        for name, doc, zone, project in made:
+            others = "; ".join(f"{o_doc.path}:{o_doc.position(('dns', 'zones', o_zone))[0]}:"
+                               f"{o_doc.position(('dns', 'zones', o_zone))[1]} creates zone {o_zone!r} in project "
+                               f"{o_project}" for o_name, o_doc, o_zone, o_project in made if o_name != name)
+            fix = (f"keep it here and in the other specs add dns.zone_owners: {{{owner_zone}: {{cluster: {owner}, "
+                   f"project: {owner_project}}}}} (same zone name)" if name == owner else
+                   f"add dns.zone_owners: {{{owner_zone}: {{cluster: {owner}, project: {owner_project}}}}} here"
+                   + ("" if zone == owner_zone else f" and name the zone {owner_zone!r} like {owner} does"))
+            yield doc.problem(("dns", "zones", zone),
+                              f"zone {zone!r} for {dns_name} would be created in project {project}, but {others}: "
+                              f"one DNS name can be delegated to one zone only ({fix})")
+    for _, (spec, doc) in sorted(specs.items()):
+        for zone, declared in sorted(spec.dns.zone_owners.items()):
+            if zone not in spec.dns.zones or declared.cluster == spec.name:
+                continue  # dns_zones reports it
+            loc: tuple[str | int, ...] = ("dns", "zone_owners", zone)
+            dns_name = spec.dns.zones[zone]
+            if declared.cluster not in specs:
+                yield doc.problem((*loc, "cluster"), f"zone owner {declared.cluster!r} has no spec in environments/ "
+                                                     f"(name the cluster whose spec creates {dns_name}: one of "
+                                                     f"{', '.join(sorted(specs))})")
+                continue
+            owner_spec, owner_doc = specs[declared.cluster]
+            owned = {owner_spec.dns.zones[z]: z for z in _created_zones(owner_spec)}
+            if dns_name not in owned:
+                yield doc.problem((*loc, "cluster"), f"cluster {declared.cluster!r} creates no zone for {dns_name} "
+                                                     f"({owner_doc.path}: give one of its hostnames a zone of that "
+                                                     "DNS name, or name the cluster that does)")
+            elif owned[dns_name] != zone:
+                yield doc.problem(("dns", "zones", zone), f"cluster {declared.cluster!r} names the zone of "
+                                                          f"{dns_name} {owned[dns_name]!r} "
+                                                          f"({_at(owner_doc, ('dns', 'zones', owned[dns_name]))}), "
+                                                          f"not {zone!r}: the records go into a zone of that name "
+                                                          f"(rename it to {owned[dns_name]!r})", key=True)
+            elif (project := zone_project(owner_spec, zone)) != declared.project:
+                yield doc.problem((*loc, "project"), f"cluster {declared.cluster!r} creates zone {zone!r} in project "
+                                                     f"{project} ({_at(owner_doc, ('dns', 'zones', zone))}), not "
+                                                     f"{declared.project} (set project: {project})")
+
+
+def untainted_pool(specs: Specs) -> Iterator[Problem]:
+    """Every cluster needs a node pool without the `pool=<name>:NoSchedule` taint bootstrap gives the others.
+
+    GKE's own kube-system pods (kube-dns, metrics-server, konnectivity-agent) tolerate no custom NoSchedule
+    taint, and GKE's add-on manager reverts tolerations added to them; the add-on charts (ingress-nginx,
+    cert-manager, External Secrets) carry none either. With only tainted pools they all stay Pending: no
+    cluster DNS, and Argo CD's add-on sync waits forever. The fleet rule `schedulable` checks every pod.
+    """
+    for _, (spec, doc) in sorted(specs.items()):
+        if spec.node_pools and all(pool.tainted for pool in spec.node_pools):
+            yield doc.problem(("node_pools",), "every node pool is tainted, so GKE's kube-dns, metrics-server and "
+                                               "konnectivity-agent (which tolerate no custom taint) and the add-ons "
+                                               "(ingress-nginx, cert-manager, External Secrets) would stay Pending "
+                                               "(add an untainted pool, e.g. `- {name: core-pool, machine_type: "
+                                               "e2-standard-2, min_nodes: 1, max_nodes: 4, tainted: false}`)",
+                              key=True)
+
+
+# Cross-spec checks whose faults a fleet rule of `validate` (the same name) also reports. `build` runs them;
+# the fleet loader skips them so that a fleet predating them still loads and `validate` says what is wrong.
+FLEET_REPORTED: dict[str, Callable[[Specs], Iterator[Problem]]] = {
+    "dns-zone": one_zone_per_dns_name,
+    "shared-data": shared_data,  # no two clusters write the same data (compiler/spec/sharing.py)
+    "schedulable": untainted_pool,  # system pods and add-ons need an untainted pool
+}
+
+
+def check_all(specs: Specs, *, for_fleet_rules: bool = False) -> list[Problem]:
+    """Every spec rule over every spec, then the cross-spec rules (without FLEET_REPORTED for the fleet rules)."""
     problems: list[Problem] = []
     for name, (spec, doc) in specs.items():
         problems.extend(file_name(name, spec, doc))
@@ -324,4 +443,7 @@ def check_all(specs: Specs) -> list[Problem]:
             problems.extend(rule(spec, doc))
     problems.extend(global_servers(specs))
     problems.extend(unique_hostnames(specs))
+    if not for_fleet_rules:
+        for cross in FLEET_REPORTED.values():
+            problems.extend(cross(specs))
     return problems

@@ -81,6 +81,33 @@ class Chart(Model):
         return v
 
 
+class PinnedImage(Model):
+    """A container image pinned to one tag, for an add-on this repository deploys from its own base."""
+
+    image: str
+    tag: str
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", v):
+            raise ValueError(f"{v!r} is not an image name without tag (like gcr.io/gke-release/name)")
+        return v
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if v == "latest" or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", v):
+            raise ValueError(f"{v!r} is not a pinned image tag (write one exact tag like v0.16.9-gke.0)")
+        return v
+
+
+# The Custom Metrics Stackdriver Adapter has no Helm chart: base/addons/custom-metrics-stackdriver-adapter/
+# deploys it, with this image (upstream's deploy/production manifest at k8s-stackdriver commit 673c7dd8).
+CUSTOM_METRICS_ADAPTER = PinnedImage(image="gcr.io/gke-release/custom-metrics-stackdriver-adapter",
+                                     tag="v0.16.9-gke.0")
+
+
 class Addons(Model):
     """Cluster add-ons CAVEdeployment installed with Helm; each becomes one Argo CD Application per cluster."""
 
@@ -88,6 +115,8 @@ class Addons(Model):
     cert_manager: Chart
     external_secrets: Chart
     redis: Chart | None = None  # only needed when a spec sets redis.in_cluster
+    # installed on clusters whose HPAs read Cloud Monitoring metrics; defaulted so older gitops.yaml files load
+    custom_metrics_adapter: PinnedImage = Field(default_factory=lambda: CUSTOM_METRICS_ADAPTER.model_copy())
 
 
 class Settings(Model):

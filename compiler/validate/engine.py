@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from compiler.render.jobs import render_clusters
-from compiler.validate.fleet import check_fleet, load_fleet
+from compiler.validate.fleet import load_fleet
+from compiler.validate.fleet.rules import check_fleet
 from compiler.validate.model import Finding, Obj
 from compiler.validate.rules import RULES, ClusterSet
 from compiler.validate.schemas import Schemas, kubernetes_schema_version

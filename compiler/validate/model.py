@@ -35,6 +35,6 @@ class Finding:
         return asdict(self)
 
 
-def _finding(cluster: str, obj: Mapping[str, Any], path: str, rule: str, message: str) -> Finding:
+def object_finding(cluster: str, obj: Mapping[str, Any], path: str, rule: str, message: str) -> Finding:
     _, kind, namespace, name = object_id(obj)
     return Finding(cluster, kind, namespace, name, path, rule, message)

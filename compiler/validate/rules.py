@@ -10,8 +10,8 @@ from typing import Any
 
 from compiler.render.manifests import field_path, join_path, object_id
 from compiler.spec import secretguard
-from compiler.validate.model import Finding, Obj, _finding
-from compiler.validate.schemas import _POD_TEMPLATE_PATHS
+from compiler.validate.model import Finding, Obj, object_finding
+from compiler.validate.schemas import POD_TEMPLATE_PATHS
 
 
 def _get(obj: Any, *keys: str | int) -> Any:
@@ -64,7 +64,7 @@ class ClusterSet:
     def pod_templates(self) -> list[PodTemplate]:
         templates = []
         for obj in self.objects:
-            path = _POD_TEMPLATE_PATHS.get(str(obj.get("kind")))
+            path = POD_TEMPLATE_PATHS.get(str(obj.get("kind")))
             template = _get(obj, *path) if path is not None else None
             if isinstance(template, dict) and isinstance(template.get("spec"), dict):
                 labels = _get(template, "metadata", "labels") or {}
@@ -115,7 +115,7 @@ def rule_resource_requests(cs: ClusterSet) -> Iterator[Finding]:
             requests = _get(container, "resources", "requests") or {}
             missing = [r for r in ("cpu", "memory") if requests.get(r) in (None, "")]
             if missing:
-                yield _finding(
+                yield object_finding(
                     cs.cluster,
                     template.owner,
                     f"{path}.resources.requests",
@@ -145,7 +145,7 @@ def rule_image_pinned(cs: ClusterSet) -> Iterator[Finding]:
         for path, container in template.containers():
             problem = image_problem(str(container.get("image") or ""))
             if problem:
-                yield _finding(cs.cluster, template.owner, f"{path}.image", "image-pinned", problem)
+                yield object_finding(cs.cluster, template.owner, f"{path}.image", "image-pinned", problem)
 
 
 @rule("hpa")
@@ -155,9 +155,10 @@ def rule_hpa(cs: ClusterSet) -> Iterator[Finding]:
         spec = hpa.get("spec") or {}
         low, high = spec.get("minReplicas", 1), spec.get("maxReplicas")
         if isinstance(low, int) and low < 1:
-            yield _finding(cs.cluster, hpa, "spec.minReplicas", "hpa", f"minReplicas {low} < 1 (set it to 1 or more)")
+            yield object_finding(cs.cluster, hpa, "spec.minReplicas", "hpa",
+                                 f"minReplicas {low} < 1 (set it to 1 or more)")
         if isinstance(low, int) and isinstance(high, int) and low > high:
-            yield _finding(
+            yield object_finding(
                 cs.cluster,
                 hpa,
                 "spec.minReplicas",
@@ -167,7 +168,7 @@ def rule_hpa(cs: ClusterSet) -> Iterator[Finding]:
         ref = spec.get("scaleTargetRef") or {}
         namespace = object_id(hpa)[2]
         if cs.find(str(ref.get("kind")), namespace, str(ref.get("name"))) is None:
-            yield _finding(
+            yield object_finding(
                 cs.cluster,
                 hpa,
                 "spec.scaleTargetRef",
@@ -190,7 +191,7 @@ def rule_service_selector(cs: ClusterSet) -> Iterator[Finding]:
             for t in cs.pod_templates
         ):
             wanted = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-            yield _finding(
+            yield object_finding(
                 cs.cluster,
                 service,
                 "spec.selector",
@@ -219,7 +220,7 @@ def rule_ingress_backend(cs: ClusterSet) -> Iterator[Finding]:
             name = str(backend.get("name"))
             service = cs.find("Service", namespace, name)
             if service is None:
-                yield _finding(
+                yield object_finding(
                     cs.cluster,
                     ingress,
                     f"{path}.name",
@@ -235,7 +236,7 @@ def rule_ingress_backend(cs: ClusterSet) -> Iterator[Finding]:
                 wanted = f"port named {port['name']}"
             else:
                 continue
-            yield _finding(
+            yield object_finding(
                 cs.cluster,
                 ingress,
                 f"{path}.port",
@@ -323,7 +324,7 @@ def rule_config_refs(cs: ClusterSet) -> Iterator[Finding]:
                 keys = cs.external_secret_keys[(namespace, ref.name)]
             else:
                 producer = " or ExternalSecret" if ref.kind == "Secret" else ""
-                yield _finding(
+                yield object_finding(
                     cs.cluster,
                     template.owner,
                     ref.path,
@@ -334,7 +335,7 @@ def rule_config_refs(cs: ClusterSet) -> Iterator[Finding]:
                 continue
             for key in ref.keys:
                 if keys is not None and key not in keys:
-                    yield _finding(
+                    yield object_finding(
                         cs.cluster,
                         template.owner,
                         ref.path,
@@ -364,7 +365,7 @@ def rule_placeholder(cs: ClusterSet) -> Iterator[Finding]:
         for path, text in _strings(obj, ""):
             match = PLACEHOLDER_RE.search(text)
             if match:
-                yield _finding(cs.cluster, obj, path, "placeholder",
+                yield object_finding(cs.cluster, obj, path, "placeholder",
                                f"placeholder {match.group(0)} left by import-env (set the real value in the spec)")
 
 
@@ -374,7 +375,7 @@ def rule_secret_in_git(cs: ClusterSet) -> Iterator[Finding]:
     for secret in cs.of_kind("Secret"):
         for key in ("data", "stringData"):
             if secret.get(key):
-                yield _finding(
+                yield object_finding(
                     cs.cluster,
                     secret,
                     key,
@@ -412,20 +413,21 @@ def rule_plaintext_secret(cs: ClusterSet) -> Iterator[Finding]:
             path = field_path(["data", str(key)])
             if "\n" not in value.strip():
                 if problem := secret_problem(str(key), value):
-                    yield _finding(cs.cluster, cm, path, "plaintext-secret", problem)
+                    yield object_finding(cs.cluster, cm, path, "plaintext-secret", problem)
                 continue
             for number, line_key, hit in secretguard.check_text(value):
                 message = f"line {number}: {_hit_message(line_key, hit)}"
-                yield _finding(cs.cluster, cm, path, "plaintext-secret", message)
+                yield object_finding(cs.cluster, cm, path, "plaintext-secret", message)
     for template in cs.pod_templates:
         for cpath, container in template.containers():
             for i, env in _items(container.get("env")):
                 if "value" in env and (problem := secret_problem(str(env.get("name")), str(env["value"] or ""))):
-                    yield _finding(cs.cluster, template.owner, f"{cpath}.env[{i}].value", "plaintext-secret", problem)
+                    yield object_finding(cs.cluster, template.owner, f"{cpath}.env[{i}].value", "plaintext-secret",
+                                         problem)
             for field_name in ("command", "args"):
                 args = container.get(field_name)
                 if not isinstance(args, list):
                     continue
                 for i, flag, hit in secretguard.check_args([str(a) for a in args]):
-                    yield _finding(cs.cluster, template.owner, f"{cpath}.{field_name}[{i}]", "plaintext-secret",
+                    yield object_finding(cs.cluster, template.owner, f"{cpath}.{field_name}[{i}]", "plaintext-secret",
                                    _hit_message(flag, hit))

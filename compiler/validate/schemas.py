@@ -19,7 +19,7 @@ from referencing import Registry, Resource
 
 from compiler.errors import Problem, UserError
 from compiler.render.manifests import field_path, load_yaml_documents
-from compiler.validate.model import Finding, Obj, _finding
+from compiler.validate.model import Finding, Obj, object_finding
 
 # --------------------------------------------------------------------------- schema sources
 
@@ -170,16 +170,16 @@ class Schemas:
         api_version = str(obj.get("apiVersion") or "")
         kind = str(obj.get("kind") or "")
         if not api_version or not kind:
-            return [_finding(cluster, obj, "", "schema", "no apiVersion or kind (every object needs both)")]
+            return [object_finding(cluster, obj, "", "schema", "no apiVersion or kind (every object needs both)")]
         group, _, version = api_version.rpartition("/")
         minor = kv_utils.major_minor(schema_version)
         if _is_builtin_group(group):
             validator = _k8s_validator(schema_version, kind, api_version)
             if validator is not None:
-                return [_finding(cluster, obj, p, "schema", m) for p, m in _errors(validator, obj)]
+                return [object_finding(cluster, obj, p, "schema", m) for p, m in _errors(validator, obj)]
             if "." not in group:
                 return [
-                    _finding(
+                    object_finding(
                         cluster,
                         obj,
                         "apiVersion",
@@ -198,14 +198,14 @@ class Schemas:
                 if _is_builtin_group(group)
                 else f"no schema for custom resource {api_version} {kind} ({fix})"
             )
-            return [_finding(cluster, obj, "apiVersion", "crd-schema", message)]
-        return [_finding(cluster, obj, p, "crd-schema", m) for p, m in _errors(validator, obj)]
+            return [object_finding(cluster, obj, "apiVersion", "crd-schema", message)]
+        return [object_finding(cluster, obj, p, "crd-schema", m) for p, m in _errors(validator, obj)]
 
 
 # --------------------------------------------------------------------------- the rendered set
 
 
-_POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
     "Deployment": ("spec", "template"),
     "StatefulSet": ("spec", "template"),

@@ -17,6 +17,21 @@ from tests.fake_gcp.common import Operations, found, normalised
 from tests.fake_gcp.server import FakeServer, Request, Response, error
 
 L = "/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+# Node-pool kernel parameters GKE accepts in linuxNodeConfig.sysctls (the LinuxNodeConfig docstring of
+# google-cloud-container 2.67; some need newer GKE versions). Anything else is refused with 400, as GKE does:
+# net.ipv4.ip_local_port_range, for one, is not there (pods set it: it is a namespaced, safe sysctl).
+NODE_SYSCTLS = frozenset({
+    "net.core.busy_poll", "net.core.busy_read", "net.core.netdev_max_backlog", "net.core.rmem_max",
+    "net.core.rmem_default", "net.core.wmem_default", "net.core.wmem_max", "net.core.optmem_max",
+    "net.core.somaxconn", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem", "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_mtu_probing", "net.ipv4.tcp_max_orphans", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_syn_retries",
+    "net.ipv4.tcp_ecn", "net.ipv4.tcp_congestion_control", "net.netfilter.nf_conntrack_max",
+    "net.netfilter.nf_conntrack_buckets", "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+    "net.netfilter.nf_conntrack_tcp_timeout_time_wait", "net.netfilter.nf_conntrack_tcp_timeout_established",
+    "net.netfilter.nf_conntrack_acct", "kernel.shmmni", "kernel.shmmax", "kernel.shmall", "fs.aio-max-nr",
+    "fs.file-max", "fs.inotify.max_user_instances", "fs.inotify.max_user_watches", "fs.nr_open",
+    "vm.max_map_count", "vm.overcommit_memory", "vm.overcommit_ratio", "vm.swappiness",
+})
 BASE = "https://container.googleapis.com/v1/"
 
 
@@ -109,10 +124,21 @@ class FakeContainer(FakeServer, Operations):
         pool = cluster.get("workloadIdentityConfig", {}).get("workloadPool")
         if pool and pool != f"{project}.svc.id.goog":
             return error(400, f"Workload pool must be \"{project}.svc.id.goog\".")
+        if (refused := self._bad_sysctls(cluster.get("nodePools", []))) is not None:
+            return refused
         if (project, location, name) in self.clusters:
             return error(409, f"Already exists: projects/{project}/locations/{location}/clusters/{name}.")
         return self._operation(req, "CREATE_CLUSTER", f"clusters/{name}",
                                lambda: self.add_cluster(project, location, cluster))
+
+    @staticmethod
+    def _bad_sysctls(pools: list[dict[str, Any]]) -> Response | None:
+        """400 for a node pool asking for a kernel parameter GKE does not support on nodes."""
+        for pool in pools:
+            for name in pool.get("config", {}).get("linuxNodeConfig", {}).get("sysctls", {}):
+                if name not in NODE_SYSCTLS:
+                    return error(400, f"Unsupported kernel parameter {name} in node pool \"{pool.get('name')}\".")
+        return None
 
     def _find_pool(self, cluster: dict[str, Any], name: str) -> dict[str, Any] | None:
         return next((p for p in cluster.get("nodePools", []) if p.get("name") == name), None)
@@ -139,6 +165,8 @@ class FakeContainer(FakeServer, Operations):
             return error(400, f"Invalid JSON payload received. {exc}")
         if not pool.get("name"):
             return error(400, "NodePool.name must be specified.")
+        if (refused := self._bad_sysctls([pool])) is not None:
+            return refused
         if self._find_pool(cluster, pool["name"]) is not None:
             return error(409, f"Already exists: projects/{key[0]}/locations/{key[1]}/clusters/{key[2]}/nodePools/"
                               f"{pool['name']}.")

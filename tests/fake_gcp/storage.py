@@ -23,6 +23,7 @@ class StorageFake(FakeServer):
     buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     foreign: set[str] = field(default_factory=set)
+    requester_pays: set[str] = field(default_factory=set)  # buckets whose requests must name a userProject
     _etags: int = 0
 
     def __post_init__(self) -> None:
@@ -72,7 +73,9 @@ class StorageFake(FakeServer):
         }
         return bucket
 
-    def _missing(self, name: str) -> Response | None:
+    def _missing(self, name: str, req: Request | None = None) -> Response | None:
+        if name in self.requester_pays and req is not None and not req.arg("userProject"):
+            return error(400, "Bucket is a requester pays bucket but no user project provided.", "required")
         if name in self.foreign:
             return error(403, f"{CALLER} does not have storage.buckets.get access to the Google Cloud Storage "
                               f"bucket. Permission 'storage.buckets.get' denied on resource (or it may not exist).",
@@ -102,7 +105,7 @@ class StorageFake(FakeServer):
 
     def get_policy(self, req: Request) -> Response:
         name = req.match["bucket"]
-        missing = self._missing(name)
+        missing = self._missing(name, req)
         if missing:
             return missing
         policy = copy.deepcopy(self.policies[name])
@@ -114,7 +117,7 @@ class StorageFake(FakeServer):
 
     def set_policy(self, req: Request) -> Response:
         name, body = req.match["bucket"], req.body or {}
-        missing = self._missing(name)
+        missing = self._missing(name, req)
         if missing:
             return missing
         current = self.policies[name]

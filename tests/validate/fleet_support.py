@@ -6,7 +6,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from compiler.validate.fleet import Fleet, check_fleet, load_fleet
+from compiler.validate.fleet import Fleet, load_fleet
+from compiler.validate.fleet.rules import check_fleet
 from compiler.validate.model import Finding
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,13 +8,13 @@ DNS, projects: findings point at `environments/<cluster>.yaml:LINE:COL` where a 
 each cluster's bootstrap plan (Google service accounts, roles, secrets, DNS zones).
 
 Each rule is a function `Fleet -> Iterator[Finding]` registered with `@fleet_rule(name)` in a module of this
-package; `compiler.validate.fleet.rules` imports them all.
+package; `compiler.validate.fleet.rules` imports them all and runs them (`check_fleet`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from compiler.spec.load import Loaded
 from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
 from compiler.spec.settings import LoadedSettings
 from compiler.spec.yamlio import Loc
-from compiler.validate.model import Finding, Obj, _finding
+from compiler.validate.model import Finding, Obj, object_finding
 
 FleetRule = Callable[["Fleet"], Iterator[Finding]]
 FLEET_RULES: dict[str, FleetRule] = {}
@@ -81,7 +81,7 @@ class Fleet:
 
     @staticmethod
     def object_finding(cluster: str, obj: Obj, path: str, rule: str, message: str) -> Finding:
-        return _finding(cluster, obj, path, rule, message)
+        return object_finding(cluster, obj, path, rule, message)
 
     def argocd_objects(self, kind: str) -> list[Obj]:
         return [o for o in self.argocd if o.get("kind") == kind]
@@ -98,7 +98,7 @@ def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
     from compiler.spec.load import load_all
     from compiler.spec.settings import load_settings
 
-    loaded = load_all(root)
+    loaded = load_all(root, for_fleet_rules=True)  # a build-time check a fleet rule reports must not stop loading
     settings = load_settings(root)
     rendered = render_clusters(root, [c for c in list_clusters(root) if c in loaded], use_cache=use_cache)
     argocd: list[Obj] = []
@@ -110,17 +110,6 @@ def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
         [out] = render_jobs([job], tool, default_cache(root) if use_cache else None)
         argocd = list(out.objects)
     return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd)
-
-
-def check_fleet(fleet: Fleet, rules: Sequence[str] | None = None) -> list[Finding]:
-    """Every finding of the fleet rules (all registered ones, or those named), sorted."""
-    from compiler.validate.fleet import rules as _registered  # noqa: F401  (registers every rule)
-
-    findings: list[Finding] = []
-    for name, check in sorted(FLEET_RULES.items()):
-        if rules is None or name in rules:
-            findings.extend(check(fleet))
-    return sorted(set(findings))
 
 
 def get(obj: Any, *keys: str | int) -> Any:

@@ -68,10 +68,15 @@ def secret_manager_name(spec: ClusterSpec, key: str) -> str:
     return chosen or f"{spec.name}-{key.replace('_', '-')}"
 
 
+def served_hostnames(spec: ClusterSpec) -> tuple[str, ...]:
+    """The hostnames a cluster serves: `<name>.<dns.domain>` first, then `dns.extra_hostnames`."""
+    return (f"{spec.name}.{spec.dns.domain}", *(h.hostname for h in spec.dns.extra_hostnames))
+
+
 def derive(spec: ClusterSpec) -> Names:
     env = spec.name
-    primary = f"{env}.{spec.dns.domain}"
-    hostnames = (primary, *(h.hostname for h in spec.dns.extra_hostnames))
+    hostnames = served_hostnames(spec)
+    primary = hostnames[0]
     zones = (spec.dns.zone, *(h.zone for h in spec.dns.extra_hostnames))
     gs = spec.global_server if isinstance(spec, LocalCluster) else primary
     common = dict(
