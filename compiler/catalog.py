@@ -558,6 +558,13 @@ SECRET_SOURCES: dict[str, str | None] = {
     "pmanagement_token": 'the pmanagement CAVE token as {"token": "..."}, created in the global auth admin UI',
     "slack_api_token": "the Slack bot token the canary posts with",
 }
+# The CAVE tokens: an operator creates them in the global auth service's admin UI, so only once auth runs.
+AUTH_TOKENS = frozenset({"cave_token", "pmanagement_token"})
+
+
+def is_operator_secret(key: str) -> bool:
+    """Whether only an operator can store the value of secret `key` (bootstrap lists it, never generates it)."""
+    return SECRET_SOURCES.get(key) is not None
 
 # GCP service accounts of cluster add-ons (overlays/argocd): role → (namespace, Kubernetes ServiceAccount).
 ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {

@@ -294,6 +294,19 @@ def test_external_secrets_add_on_is_what_the_secret_store_uses() -> None:
     assert values["serviceAccount"]["annotations"][argocd.WORKLOAD_IDENTITY].startswith("daf-secrets-minnie@")
 
 
+def test_metrics_adapter_pin_lives_in_gitops_yaml(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = repo / "gitops.yaml"
+    text = settings.read_text()
+    start = text.index("  custom_metrics_adapter:")
+    end = text.index("\n", text.index("    tag:", start)) + 1
+    settings.write_text(text[:start] + text[end:])
+    assert run(repo, "build") == 2
+    err = capsys.readouterr().err.splitlines()
+    needing = [line for line in err if "add addons.custom_metrics_adapter" in line]
+    assert [line.split(":")[0] for line in needing] == ["environments/fanc.yaml", "environments/minnie.yaml"]
+    assert not (repo / "overlays").exists()
+
+
 def test_in_cluster_redis_and_chart_values_from_settings(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fanc = repo / "environments" / "fanc.yaml"
     edit(fanc, "  celery_host: 10.93.0.4", f"  celery_host: {argocd.IN_CLUSTER_REDIS}\n  in_cluster: true")

@@ -13,7 +13,6 @@ RANKS = {
     "errors": 0, "paths": 0,
     "catalog": 1, "git": 1, "github": 1,
     "spec": 2,
-    "fleet": 3,
     "build": 4,
     "render": 5, "bootstrap": 5,
     "diff": 6, "validate": 6, "runbook": 6,

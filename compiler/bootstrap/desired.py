@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from compiler import catalog
 from compiler.bootstrap.model import Ref, Resource
-from compiler.spec.derive import Names, derive, secret_manager_name
+from compiler.spec.derive import Names, derive, secret_manager_name, workload_identity_member, workload_pool
 from compiler.spec.model import (
     ClusterSpec,
     GlobalCluster,
@@ -85,7 +85,7 @@ def _infrastructure(spec: ClusterSpec, names: Names) -> list[Resource]:
                  spec_paths={"address": "static_ip"},
                  note="ingress-nginx serves on it; the DNS records point at it"),
         Resource("gke-cluster", names.cluster_name, p,
-                 {"location": zone, "network": net, "subnetwork": sub, "workload_pool": f"{p}.svc.id.goog",
+                 {"location": zone, "network": net, "subnetwork": sub, "workload_pool": workload_pool(p),
                   "release_channel": spec.release_channel},
                  params={"node_pools": pools, "kubernetes_version": spec.kubernetes_version},
                  depends=(f"subnet/{sub}",), note="created with its node pools, Workload Identity on"),
@@ -371,7 +371,7 @@ def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
                                 {"role": project_role, "member": member}, depends=(sa_key,),
                                 note=f"{api} in the data project"))
         namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS.get(role, (spec.argocd.namespace, role))
-        wi_member = f"serviceAccount:{p}.svc.id.goog[{namespace}/{ksa}]"
+        wi_member = workload_identity_member(p, namespace, ksa)
         out.append(Resource("sa-iam-binding", f"{email}:roles/iam.workloadIdentityUser:{wi_member}", p,
                             {"account": email, "role": "roles/iam.workloadIdentityUser", "member": wi_member},
                             depends=(sa_key, f"gke-cluster/{names.cluster_name}"),

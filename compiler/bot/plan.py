@@ -18,9 +18,9 @@ from compiler.bot.upstream import (
     Release,
     Upstream,
 )
-from compiler.fleet import global_of
 from compiler.github import COMMENT_LIMIT
 from compiler.spec import semver
+from compiler.spec.fleet import global_of
 from compiler.spec.load import Loaded
 from compiler.spec.model import Bumped, GlobalCluster, LocalCluster
 

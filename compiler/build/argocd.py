@@ -244,6 +244,10 @@ def _cluster_problems(settings: Settings, spec: ClusterSpec, doc: Document) -> I
             yield doc.problem(("name",), f"add-on service account id {account!r} is longer than {GCP_SA_ID_MAX} "
                                          f"characters (shorten `name` to at most "
                                          f"{GCP_SA_ID_MAX - len(role) - 5} characters)")
+    if needs_metrics_adapter(spec) and settings.addons.custom_metrics_adapter is None:
+        yield doc.problem(("services",), "the HPAs of these services read Cloud Monitoring metrics, which need the "
+                                         "Custom Metrics Stackdriver Adapter: add addons.custom_metrics_adapter "
+                                         "(image, tag) to gitops.yaml")
     if spec.redis.in_cluster:
         where = ("redis", "in_cluster")
         if settings.addons.redis is None:
@@ -356,6 +360,7 @@ def metrics_adapter_overlay(settings: Settings, spec: ClusterSpec) -> dict[str, 
     """The kustomization that renders the adapter base for one cluster: pinned image, Workload Identity."""
     namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS[catalog.METRICS_ROLE]
     pinned = settings.addons.custom_metrics_adapter
+    assert pinned is not None  # checked by problems()
     up = "../" * (len(f"{OVERLAYS}/{ARGOCD_DIR}/{metrics_adapter_dir(spec.name)}".split("/")))
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
                "metadata": {"name": ksa, "namespace": namespace,

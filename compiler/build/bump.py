@@ -14,8 +14,8 @@ from pathlib import Path
 from compiler import catalog
 from compiler.build import overlays
 from compiler.errors import UserError
-from compiler.fleet import unknown_cluster_message
 from compiler.paths import spec_rel
+from compiler.spec.fleet import unknown_cluster_message
 from compiler.spec.load import load_all
 from compiler.spec.yaml_rewrite import replace_scalar
 

@@ -218,7 +218,7 @@ def dns01_solvers(spec: ClusterSpec, names: Names) -> list[dict[str, Any]]:
 
 def operator_keys(keys: Iterable[str]) -> list[str]:
     """The keys among `keys` whose value only an operator can store (bootstrap lists them, never generates)."""
-    return sorted({k for k in keys if catalog.SECRET_SOURCES.get(k) is not None})
+    return sorted({k for k in keys if catalog.is_operator_secret(k)})
 
 
 def gated_annotations(keys: Iterable[str]) -> dict[str, str]:
@@ -261,7 +261,7 @@ def _secret_objects(spec: ClusterSpec, names: Names, services: list[catalog.Serv
     docs: list[dict[str, Any]] = [store]
     # Operator-made values never go into the Secret every pod reads (one missing Slack token would hold back every
     # workload): the services that need one read it from a file Secret or a rendered config of their own.
-    env_keys = [k for k in needed if k not in catalog.FILE_SECRETS and not operator_keys([k])]
+    env_keys = [k for k in needed if k not in catalog.FILE_SECRETS and not catalog.is_operator_secret(k)]
     if env_keys:
         docs.append(_external_secret(ENV_SECRETS_NAME, [
             {"secretKey": k.replace("_", "-"), "remoteRef": {"key": secret_manager_name(spec, k)}} for k in env_keys

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from compiler.bootstrap import clients, desired, engine, providers, report
 from compiler.bootstrap.model import Provider
-from compiler.fleet import select
+from compiler.spec.fleet import select
 from compiler.spec.load import load_environments
 
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from compiler.build import overlays
-from compiler.fleet import select
+from compiler.spec.fleet import select
 from compiler.spec.load import load_all
 
 

@@ -23,10 +23,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.fleet import select
 from compiler.runbook.facts import gather
 from compiler.runbook.report import format_json, format_markdown
 from compiler.runbook.steps import build_runbook
+from compiler.spec.fleet import select
 from compiler.spec.load import load_environments
 
 

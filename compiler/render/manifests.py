@@ -75,3 +75,13 @@ def field_path(parts: Iterable[str | int]) -> str:
 def sorted_objects(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Objects in a stable order: api group, kind, namespace, name."""
     return sorted(objects, key=object_id)
+
+
+def get(obj: Any, *keys: str | int) -> Any:
+    """obj[k1][k2]... of a parsed object, or None where a step is missing or of the wrong type."""
+    for key in keys:
+        if isinstance(key, int):
+            obj = obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else None
+        else:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj

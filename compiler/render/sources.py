@@ -35,7 +35,7 @@ def list_clusters(root: Path) -> list[str]:
 
 def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
     """The requested clusters (all when none), or a UserError listing the known ones."""
-    from compiler.fleet import select  # render may use the fleet's topology; the fleet never uses render
+    from compiler.spec.fleet import select  # render may use the fleet's topology; the fleet never uses render
 
     return select(requested, list_clusters(root), path=OVERLAYS)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from compiler.bootstrap import clients, desired, engine, providers
 from compiler.bootstrap.engine import Outcome
 from compiler.build.check import differences
-from compiler.fleet import locals_of
 from compiler.runbook.steps import Facts
+from compiler.spec.fleet import locals_of
 from compiler.spec.model import ClusterSpec, GlobalCluster
 
 

@@ -11,6 +11,7 @@ from compiler.bootstrap import desired as bootstrap_desired
 from compiler.bootstrap.engine import Outcome, Row
 from compiler.build.compile import operator_keys
 from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.fleet import global_of, locals_of
 from compiler.spec.model import (
     ClusterSpec,
     GlobalCluster,
@@ -71,9 +72,8 @@ def _worst(statuses: list[StepStatus]) -> StepStatus:
     return "done"
 
 
-def _locals_of(spec: GlobalCluster, specs: dict[str, ClusterSpec]) -> list[LocalCluster]:
-    hosts = set(derive(spec).hostnames)
-    return [s for _, s in sorted(specs.items()) if isinstance(s, LocalCluster) and s.global_server in hosts]
+def _locals_of(name: str, specs: dict[str, ClusterSpec]) -> list[LocalCluster]:
+    return [s for n in locals_of(name, specs) if isinstance(s := specs[n], LocalCluster)]
 
 
 # --------------------------------------------------------------------------- steps
@@ -276,7 +276,7 @@ def _token_step(global_spec: GlobalCluster, clusters: list[ClusterSpec], facts: 
     statuses: list[StepStatus] = ["check"]
     for spec in clusters:
         for key in bootstrap_desired.secret_keys(spec):
-            if key in ("cave_token", "pmanagement_token"):
+            if key in catalog.AUTH_TOKENS:
                 secret = secret_manager_name(spec, key)
                 statuses.append(facts.secret_status(spec.name, secret))
                 targets.append({"cluster": spec.name, "project": spec.gcp.project, "secret": secret,
@@ -318,7 +318,7 @@ def _materialization_step(spec: LocalCluster, global_host: str) -> Step | None:
     )
 
 
-ELSEWHERE = ("oauth_client", "cave_token", "pmanagement_token")  # keys whose values other steps store
+ELSEWHERE = {"oauth_client", *catalog.AUTH_TOKENS}  # keys whose values the OAuth and token steps store
 
 
 def _operator_secrets_step(spec: ClusterSpec, facts: Facts) -> Step | None:
@@ -385,14 +385,14 @@ def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: F
     spec = specs[name]
     steps: list[Step | None] = [_spec_step(spec, facts), _bootstrap_step(spec, facts), _dns_step(spec, facts)]
     if isinstance(spec, GlobalCluster):
-        locals_ = _locals_of(spec, specs)
+        locals_ = _locals_of(name, specs)
         steps += [_oauth_step(spec, facts), _argocd_step(spec, root), _auth_step(spec, locals_),
                   _token_step(spec, [spec, *locals_], facts), _info_step(spec, locals_)]
     else:
-        global_spec = next((s for s in specs.values() if isinstance(s, GlobalCluster)
-                            and spec.global_server in derive(s).hostnames), None)
+        global_name = global_of(spec, specs)
+        global_spec = specs[global_name] if global_name is not None else None
         steps.append(_argocd_step(spec, root))
-        if global_spec is not None:
+        if isinstance(global_spec, GlobalCluster):
             steps += [_auth_step(global_spec, [spec]), _token_step(global_spec, [spec], facts),
                       _info_step(global_spec, [spec])]
         steps.append(_materialization_step(spec, spec.global_server))

@@ -68,6 +68,16 @@ def secret_manager_name(spec: ClusterSpec, key: str) -> str:
     return chosen or f"{spec.name}-{key.replace('_', '-')}"
 
 
+def workload_pool(project: str) -> str:
+    """The Workload Identity pool of a GKE cluster in `project`."""
+    return f"{project}.svc.id.goog"
+
+
+def workload_identity_member(project: str, namespace: str, ksa: str) -> str:
+    """The IAM member a Kubernetes ServiceAccount acts as under Workload Identity (granted workloadIdentityUser)."""
+    return f"serviceAccount:{workload_pool(project)}[{namespace}/{ksa}]"
+
+
 def served_hostnames(spec: ClusterSpec) -> tuple[str, ...]:
     """The hostnames a cluster serves: `<name>.<dns.domain>` first, then `dns.extra_hostnames`."""
     return (f"{spec.name}.{spec.dns.domain}", *(h.hostname for h in spec.dns.extra_hostnames))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from compiler import catalog
 from compiler.errors import Problem
 from compiler.spec.derive import derive
+from compiler.spec.fleet import served_by_globals
 from compiler.spec.model import (
     ClusterSpec,
     GlobalCluster,
@@ -305,11 +306,7 @@ CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] 
 
 def global_servers(specs: Specs) -> Iterator[Problem]:
     """A local cluster's global_server must be a hostname of a global spec in this repository."""
-    served: dict[str, str] = {}
-    for name, (spec, _) in specs.items():
-        if isinstance(spec, GlobalCluster):
-            for host in derive(spec).hostnames:
-                served[host] = name
+    served = served_by_globals({name: spec for name, (spec, _) in specs.items()})
     for _, (spec, doc) in sorted(specs.items()):
         if isinstance(spec, LocalCluster) and spec.global_server not in served:
             close = difflib.get_close_matches(spec.global_server, sorted(served), n=1)

@@ -102,12 +102,6 @@ class PinnedImage(Model):
         return v
 
 
-# The Custom Metrics Stackdriver Adapter has no Helm chart: base/addons/custom-metrics-stackdriver-adapter/
-# deploys it, with this image (upstream's deploy/production manifest at k8s-stackdriver commit 673c7dd8).
-CUSTOM_METRICS_ADAPTER = PinnedImage(image="gcr.io/gke-release/custom-metrics-stackdriver-adapter",
-                                     tag="v0.16.9-gke.0")
-
-
 class Addons(Model):
     """Cluster add-ons CAVEdeployment installed with Helm; each becomes one Argo CD Application per cluster."""
 
@@ -115,8 +109,9 @@ class Addons(Model):
     cert_manager: Chart
     external_secrets: Chart
     redis: Chart | None = None  # only needed when a spec sets redis.in_cluster
-    # installed on clusters whose HPAs read Cloud Monitoring metrics; defaulted so older gitops.yaml files load
-    custom_metrics_adapter: PinnedImage = Field(default_factory=lambda: CUSTOM_METRICS_ADAPTER.model_copy())
+    # The Custom Metrics Stackdriver Adapter has no Helm chart: base/addons/custom-metrics-stackdriver-adapter/
+    # runs this image; needed once a spec's HPAs read Cloud Monitoring metrics (catalog.needs_metrics_adapter).
+    custom_metrics_adapter: PinnedImage | None = None
 
 
 class Settings(Model):

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from compiler import catalog
 from compiler.errors import Problem
-from compiler.spec.derive import derive, secret_manager_name, served_hostnames
+from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.fleet import served_by_globals
 from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, enabled_services
 from compiler.spec.yamlio import Document, Loc
 
@@ -54,12 +55,6 @@ def pubsub_names(spec: LocalCluster) -> list[tuple[str, str]]:
         topics += [n.skeleton_dead_letter_exchange, n.skeleton_low_priority_exchange, n.skeleton_high_priority_exchange]
         subs += [n.skeleton_dead_letter_queue, n.skeleton_low_priority_queue, n.skeleton_high_priority_queue]
     return [("topic", t) for t in topics] + [("subscription", s) for s in subs]
-
-
-def operator_secret(key: str) -> bool:
-    """A secret an operator uploads (bootstrap only lists it): clusters can share it read-only. Bootstrap writes
-    the others (random values), so every cluster planning one writes it."""
-    return bool(catalog.SECRET_SOURCES.get(key))
 
 
 @dataclass(frozen=True)
@@ -136,11 +131,11 @@ def writes(spec: ClusterSpec, info_service: str = "") -> list[Write]:
         name = secret_manager_name(spec, key)
         chosen = getattr(spec.secrets, key) is not None
         fix = f"set secrets.{key} to a secret of this cluster's own, by default {spec.name}-{key.replace('_', '-')}"
-        if operator_secret(key):
+        if catalog.is_operator_secret(key):
             fix += ", " + _READ_ONLY_SECRET.format(value=key)
         out.append(Write("secret", (p, name), f"Secret Manager secret {name} (project {p}, secrets.{key})",
                          ("secrets", key) if chosen else ("name",), fix,
-                         read_only=key in ro.secret_keys and operator_secret(key)))
+                         read_only=key in ro.secret_keys and catalog.is_operator_secret(key)))
     for path, loc in _buckets(spec):
         bucket = path.split("/")[0]
         own = "its own bucket" if loc[-1] == "upload_bucket" else (  # Cloud SQL imports from a bucket, no path
@@ -181,7 +176,7 @@ def _unused_read_only(spec: ClusterSpec, doc: Document, found: list[Write]) -> I
     ro = spec.read_only
     buckets = sorted(w.path for w in found if w.kind == "bucket")
     tables = sorted(w.key[-1] for w in found if w.kind == "bigtable")
-    keys = sorted(k for k in secret_keys(spec) if operator_secret(k))
+    keys = sorted(k for k in secret_keys(spec) if catalog.is_operator_secret(k))
     for field, entries, used, what in (("buckets", ro.buckets, buckets, "bucket path"),
                                        ("bigtable_tables", ro.bigtable_tables, tables, "Bigtable table"),
                                        ("secret_keys", ro.secret_keys, keys, "secret an operator uploads")):
@@ -198,8 +193,7 @@ def _unused_read_only(spec: ClusterSpec, doc: Document, found: list[Write]) -> I
 
 def shared_data(specs: Specs) -> Iterator[Problem]:
     """Each piece of data written by two or more clusters: a problem at every writer, naming the others."""
-    served = {host: name for name, (spec, _) in sorted(specs.items()) if isinstance(spec, GlobalCluster)
-              for host in served_hostnames(spec)}
+    served = served_by_globals({name: spec for name, (spec, _) in specs.items()})
     found: dict[str, list[Write]] = {}
     for name, (spec, doc) in sorted(specs.items()):
         info = served.get(spec.global_server, "") if isinstance(spec, LocalCluster) else ""

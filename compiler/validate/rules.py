@@ -8,19 +8,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.render.manifests import field_path, join_path, object_id
+from compiler.render.manifests import field_path, get, join_path, object_id
 from compiler.spec import secretguard
 from compiler.validate.model import Finding, Obj, object_finding
 from compiler.validate.schemas import POD_TEMPLATE_PATHS
-
-
-def _get(obj: Any, *keys: str | int) -> Any:
-    for key in keys:
-        if isinstance(key, int):
-            obj = obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else None
-        else:
-            obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj
 
 
 def _items(value: Any) -> list[tuple[int, Obj]]:
@@ -65,9 +56,9 @@ class ClusterSet:
         templates = []
         for obj in self.objects:
             path = POD_TEMPLATE_PATHS.get(str(obj.get("kind")))
-            template = _get(obj, *path) if path is not None else None
+            template = get(obj, *path) if path is not None else None
             if isinstance(template, dict) and isinstance(template.get("spec"), dict):
-                labels = _get(template, "metadata", "labels") or {}
+                labels = get(template, "metadata", "labels") or {}
                 templates.append(PodTemplate(obj, path or (), labels, template["spec"]))
         return templates
 
@@ -77,9 +68,9 @@ class ClusterSet:
         produced: dict[tuple[str, str], set[str] | None] = {}
         for es in self.of_kind("ExternalSecret"):
             _, _, namespace, name = object_id(es)
-            target = _get(es, "spec", "target", "name") or name
+            target = get(es, "spec", "target", "name") or name
             spec = es.get("spec") or {}
-            template = _get(spec, "target", "template") or {}
+            template = get(spec, "target", "template") or {}
             if spec.get("dataFrom") or template.get("templateFrom"):
                 produced[(namespace, target)] = None
                 continue
@@ -112,7 +103,7 @@ def rule_resource_requests(cs: ClusterSet) -> Iterator[Finding]:
     """Every container and initContainer requests cpu and memory, so the scheduler can place it."""
     for template in cs.pod_templates:
         for path, container in template.containers():
-            requests = _get(container, "resources", "requests") or {}
+            requests = get(container, "resources", "requests") or {}
             missing = [r for r in ("cpu", "memory") if requests.get(r) in (None, "")]
             if missing:
                 yield object_finding(
@@ -182,8 +173,8 @@ def rule_hpa(cs: ClusterSet) -> Iterator[Finding]:
 def rule_service_selector(cs: ClusterSet) -> Iterator[Finding]:
     """Every Service with a selector selects at least one pod template of the cluster."""
     for service in cs.of_kind("Service"):
-        selector = _get(service, "spec", "selector")
-        if not isinstance(selector, dict) or not selector or _get(service, "spec", "type") == "ExternalName":
+        selector = get(service, "spec", "selector")
+        if not isinstance(selector, dict) or not selector or get(service, "spec", "type") == "ExternalName":
             continue
         namespace = object_id(service)[2]
         if not any(
@@ -202,11 +193,11 @@ def rule_service_selector(cs: ClusterSet) -> Iterator[Finding]:
 
 def _ingress_backends(ingress: Obj) -> Iterator[tuple[str, Obj]]:
     spec = ingress.get("spec") or {}
-    if isinstance(_get(spec, "defaultBackend", "service"), dict):
+    if isinstance(get(spec, "defaultBackend", "service"), dict):
         yield "spec.defaultBackend.service", spec["defaultBackend"]["service"]
     for i, ingress_rule in _items(spec.get("rules")):
-        for j, path in _items(_get(ingress_rule, "http", "paths")):
-            backend = _get(path, "backend", "service")
+        for j, path in _items(get(ingress_rule, "http", "paths")):
+            backend = get(path, "backend", "service")
             if isinstance(backend, dict):
                 yield f"spec.rules[{i}].http.paths[{j}].backend.service", backend
 
@@ -229,7 +220,7 @@ def rule_ingress_backend(cs: ClusterSet) -> Iterator[Finding]:
                 )
                 continue
             port = backend.get("port") or {}
-            ports = [p for _, p in _items(_get(service, "spec", "ports"))]
+            ports = [p for _, p in _items(get(service, "spec", "ports"))]
             if "number" in port and not any(p.get("port") == port["number"] for p in ports):
                 wanted = f"port {port['number']}"
             elif "name" in port and not any(p.get("name") == port["name"] for p in ports):
@@ -270,7 +261,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
                     keys,
                     bool(source.get("optional")),
                 )
-        for j, src in _items(_get(volume, "projected", "sources")):
+        for j, src in _items(get(volume, "projected", "sources")):
             for key, kind in (("configMap", "ConfigMap"), ("secret", "Secret")):
                 source = src.get(key)
                 if isinstance(source, dict):
@@ -296,7 +287,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
                     )
         for i, env in _items(container.get("env")):
             for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                source = _get(env, "valueFrom", key)
+                source = get(env, "valueFrom", key)
                 if isinstance(source, dict):
                     yield _Ref(
                         f"{cpath}.env[{i}].valueFrom.{key}.name",

@@ -17,7 +17,6 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from compiler.bootstrap.desired import desired
 from compiler.bootstrap.model import Resource
@@ -25,7 +24,7 @@ from compiler.spec.load import Loaded
 from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
 from compiler.spec.settings import LoadedSettings
 from compiler.spec.yamlio import Loc
-from compiler.validate.model import Finding, Obj, object_finding
+from compiler.validate.model import Finding, Obj
 
 FleetRule = Callable[["Fleet"], Iterator[Finding]]
 FLEET_RULES: dict[str, FleetRule] = {}
@@ -79,10 +78,6 @@ class Fleet:
         """A finding caused by a spec value: reported at its file:line:col."""
         return Finding(cluster, "", "", "", "", rule, message, where=self.where(cluster, loc, key=key))
 
-    @staticmethod
-    def object_finding(cluster: str, obj: Obj, path: str, rule: str, message: str) -> Finding:
-        return object_finding(cluster, obj, path, rule, message)
-
     def argocd_objects(self, kind: str) -> list[Obj]:
         return [o for o in self.argocd if o.get("kind") == kind]
 
@@ -110,13 +105,3 @@ def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
         [out] = render_jobs([job], tool, default_cache(root) if use_cache else None)
         argocd = list(out.objects)
     return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd)
-
-
-def get(obj: Any, *keys: str | int) -> Any:
-    """obj[k1][k2]... or None where a step is missing or of the wrong type."""
-    for key in keys:
-        if isinstance(key, int):
-            obj = obj[key] if isinstance(obj, list) and -len(obj) <= key < len(obj) else None
-        else:
-            obj = obj.get(key) if isinstance(obj, dict) else None
-    return obj

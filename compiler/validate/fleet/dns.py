@@ -23,11 +23,12 @@ from typing import Any
 
 from compiler.bootstrap.desired import DNS_ADMIN
 from compiler.build.argocd import DNS_ROLE
+from compiler.render.manifests import get
 from compiler.spec.derive import derive
 from compiler.spec.model import ClusterSpec, GlobalCluster
 from compiler.spec.yamlio import Loc
-from compiler.validate.fleet import Fleet, fleet_rule, get
-from compiler.validate.model import Finding, Obj
+from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.model import Finding, Obj, object_finding
 
 RULE = "dns-zone"
 
@@ -156,7 +157,7 @@ def _pointers(fleet: Fleet, cluster: str, created: dict[str, list[Zone]]) -> Ite
             index, solver = found
             project = get(solver, "dns01", "cloudDNS", "project")
             if project is not None and project not in projects:
-                yield fleet.object_finding(
+                yield object_finding(
                     cluster, issuer, f"spec.acme.solvers[{index}].dns01.cloudDNS.project", RULE,
                     f"solves DNS-01 for {host} in project {project}, which holds no zone for {dns_name} ({where}): "
                     f"its challenges never resolve (the build takes the project from dns.zone_owners / dns.project "

@@ -40,9 +40,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from compiler.spec.derive import derive
-from compiler.validate.fleet import Fleet, fleet_rule, get
-from compiler.validate.model import Finding, Obj
+from compiler import catalog
+from compiler.render.manifests import get
+from compiler.spec.fleet import serving_global
+from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.model import Finding, Obj, object_finding
 
 RULE = "first-sync"
 WAVE = "argocd.argoproj.io/sync-wave"
@@ -58,10 +60,9 @@ HELM_PHASES = {"pre-install": "PreSync", "pre-upgrade": "PreSync", "post-install
 ORDER = ("Healthy", "Suspended", "Progressing", "Missing", "Degraded", "Unknown")
 WAITED = ("Progressing", "Missing", "Suspended", "Unknown")
 # Operator secrets made with a service of the fleet: secrets key -> the object of the global cluster whose UI
-# makes it (catalog.SECRET_SOURCES: "created in the global auth admin UI"). The others (OAuth client, Slack
+# makes it (catalog.AUTH_TOKENS, created in the global auth admin UI). The others (OAuth client, Slack
 # token) are made outside the fleet, so the operator can add them at any time.
-MADE_WITH: dict[str, tuple[str, str]] = {"cave_token": ("Deployment", "auth"),
-                                         "pmanagement_token": ("Deployment", "auth")}
+MADE_WITH: dict[str, tuple[str, str]] = dict.fromkeys(sorted(catalog.AUTH_TOKENS), ("Deployment", "auth"))
 ADDON_OF_KIND = {"ClusterSecretStore": "external-secrets", "SecretStore": "external-secrets",
                  "ExternalSecret": "external-secrets", "Issuer": "cert-manager", "ClusterIssuer": "cert-manager",
                  "Certificate": "cert-manager", "Ingress": "ingress-nginx"}
@@ -509,13 +510,12 @@ def _finish(app: AppResult, cluster: _Cluster | None) -> None:
 
 def _makers_text(fleet: Fleet, secrets: dict[str, PlanSecret]) -> dict[str, tuple[str, str, str]]:
     """operator secret -> (cluster, kind, name) of the object whose UI makes it (MADE_WITH), when in the fleet."""
-    hosts = {g: set(derive(fleet.spec(g)).hostnames) for g in fleet.globals()}
+    specs = {c: fleet.spec(c) for c in fleet.clusters}
     out: dict[str, tuple[str, str, str]] = {}
     for name, s in secrets.items():
         if not s.operator or s.key not in MADE_WITH:
             continue
-        server = derive(fleet.spec(s.cluster)).global_server
-        owner = next((g for g, h in hosts.items() if server in h), None)
+        owner = serving_global(s.cluster, specs)
         if owner is not None:
             out[name] = (owner, *MADE_WITH[s.key])
     return out
@@ -643,7 +643,7 @@ def bring_up(fleet: Fleet) -> BringUp:
 
 
 def _finding(r: ObjectResult, message: str) -> Finding:
-    return Fleet.object_finding(r.cluster, r.obj, "", RULE, message)
+    return object_finding(r.cluster, r.obj, "", RULE, message)
 
 
 @fleet_rule(RULE)
@@ -748,7 +748,7 @@ def _never_healthy(up: BringUp, secrets: dict[str, PlanSecret], reported: set[tu
         if app.component != "cave":
             continue
         if not app.reached:
-            yield Fleet.object_finding("argocd", app.obj, "", RULE, (
+            yield object_finding("argocd", app.obj, "", RULE, (
                 f"never applied on the first sync: the app-of-apps {last.root.name} {last.root.operation.lower()} "
                 f"at {last.root.stuck}, before wave {app.root_wave} of {app.name}"))
             continue

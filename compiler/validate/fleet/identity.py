@@ -16,8 +16,10 @@ from typing import Any
 
 from compiler import catalog
 from compiler.bootstrap.desired import Grant, google_grants, sql_instance_bucket_roles
-from compiler.validate.fleet import Fleet, fleet_rule, get
-from compiler.validate.model import Finding, Obj
+from compiler.render.manifests import get
+from compiler.spec.derive import workload_identity_member
+from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.model import Finding, Obj, object_finding
 
 RULE = "google-identity"
 ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -71,13 +73,13 @@ def _pod(fleet: Fleet, cluster: str, obj: Obj, path: str, pod: dict[str, Any], e
     if account is None or (entry.service_account is not None and ksa != entry.service_account):
         what = "which the cluster does not have" if account is None else (
             f"not {entry.service_account}, the one the catalogue grants its Google roles to")
-        yield fleet.object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
+        yield object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
                                    f"calls Google ({uses}) as Kubernetes ServiceAccount {ksa!r}, {what}: "
                                    f"it has no Google identity that may ({fix_ksa})")
         return
     email = get(account, "metadata", "annotations", ANNOTATION)
     if not isinstance(email, str) or "@" not in email:
-        yield fleet.object_finding(cluster, account, f"metadata.annotations.{ANNOTATION}", RULE,
+        yield object_finding(cluster, account, f"metadata.annotations.{ANNOTATION}", RULE,
                                    f"ServiceAccount {ksa!r}, which {obj.get('kind')}/{get(obj, 'metadata', 'name')} "
                                    f"runs as to call Google ({uses}), has no {ANNOTATION} annotation: its pods get "
                                    f"no Google identity (annotate it with its GCP service account, "
@@ -86,21 +88,21 @@ def _pod(fleet: Fleet, cluster: str, obj: Obj, path: str, pod: dict[str, Any], e
     where = f"{obj.get('kind')}/{get(obj, 'metadata', 'name')} (ServiceAccount {ksa} → {email})"
     gsa = email.split("@")[0]
     if f"service-account/{gsa}" not in plan:
-        yield fleet.object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
+        yield object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
                                    f"{where}: bootstrap does not create GCP service account {gsa} "
                                    f"(the catalogue's service_account of {entry.name} and the annotation must "
                                    f"name the same daf-<role>-<env> account)")
         return
     namespace = str(get(obj, "metadata", "namespace") or fleet.spec(cluster).argocd.namespace)
-    wi_member = f"serviceAccount:{project}.svc.id.goog[{namespace}/{ksa}]"
+    wi_member = workload_identity_member(project, namespace, ksa)
     if f"sa-iam-binding/{email}:roles/iam.workloadIdentityUser:{wi_member}" not in plan:
-        yield fleet.object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
+        yield object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
                                    f"{where}: bootstrap does not let {wi_member} act as {email} "
                                    f"(roles/iam.workloadIdentityUser on the GCP service account is missing; "
                                    f"the service account's role must match the ServiceAccount name {ksa})")
     for grant in sorted(needed, key=lambda g: (g.use.role, g.project, g.bucket or "")):
         if grant.key(email) not in plan:
-            yield fleet.object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
+            yield object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
                                        f"{where}: {entry.name} calls {grant.use.api} ({grant.use.why or 'catalogue'})"
                                        f" but bootstrap does not grant {grant.use.role} on {_where(grant)} to "
                                        f"{email} (plan the grant from the catalogue's google entry in "

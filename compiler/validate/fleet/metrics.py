@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.bootstrap.model import Resource
-from compiler.validate.fleet import Fleet, fleet_rule, get
-from compiler.validate.model import Finding, Obj
+from compiler.render.manifests import get
+from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.model import Finding, Obj, object_finding
 
 RULE = "metric-source"
 ADAPTER_COMPONENT = "custom-metrics"  # cave.io/component of the adapter's Application (compiler/build/argocd.py)
@@ -209,13 +210,13 @@ def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
         first, _, first_metric = monitored[0]
         where = f"spec.metrics[{first}]"
         if fleet.settings is not None and not apps:
-            yield fleet.object_finding(cluster, hpa, where, RULE, (
+            yield object_finding(cluster, hpa, where, RULE, (
                 f"reads {first_metric} from Cloud Monitoring, which only the custom-metrics Stackdriver adapter "
                 f"serves, and no Argo CD Application installs the adapter on {cluster}: {name} stays at minReplicas "
                 f"({FIX_ADAPTER})"))
         if not adapter_accounts:
             ns, ksa = ADAPTER_KSA
-            yield fleet.object_finding(cluster, hpa, where, RULE, (
+            yield object_finding(cluster, hpa, where, RULE, (
                 f"reads {first_metric} through the custom-metrics adapter, but the bootstrap plan binds no GCP "
                 f"service account with {VIEWER} to {ns}/{ksa} (bootstrap plans daf-metrics-{spec.name} with it "
                 f"when a service of catalog.CUSTOM_METRIC_HPA_SERVICES is enabled: add the HPA's service there)"))
@@ -231,20 +232,20 @@ def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
                                              and w.workload.get("kind") == target_kind))]
             scope = f"{target_kind} {target}" if local else "the cluster"
             if not candidates:
-                yield fleet.object_finding(cluster, hpa, f"spec.metrics[{i}]", RULE, (
+                yield object_finding(cluster, hpa, f"spec.metrics[{i}]", RULE, (
                     f"reads {kind} metric {metric}, but nothing in {scope} writes it (add a prometheus-to-sd "
                     f"sidecar whose --stackdriver-prefix/--source make {mtype}, or annotate the writing workload "
                     f"{WRITES_ANNOTATION}: <prefix>)"))
             elif not any(works(w) for w in candidates):
                 names = ", ".join(sorted({f"{get(w.workload, 'metadata', 'name')}/{w.name}" for w in candidates}))
-                yield fleet.object_finding(cluster, hpa, f"spec.metrics[{i}]", RULE, (
+                yield object_finding(cluster, hpa, f"spec.metrics[{i}]", RULE, (
                     f"reads {kind} metric {metric}, but its writers ({names}) cannot write it usably (see their "
                     f"{RULE} findings): {name} never scales on it"))
     for w in found:
         problem = _identity_problem(w, namespace(w.workload), accounts, plan)
         if problem is not None:
-            yield fleet.object_finding(cluster, w.workload, w.path, RULE,
+            yield object_finding(cluster, w.workload, w.path, RULE,
                                        f"custom-metric writer {w.name} {problem} ({FIX_WRITER})")
         model = _model_problem(w)
         if model is not None:
-            yield fleet.object_finding(cluster, w.workload, w.path, RULE, f"custom-metric writer {w.name}: {model}")
+            yield object_finding(cluster, w.workload, w.path, RULE, f"custom-metric writer {w.name}: {model}")

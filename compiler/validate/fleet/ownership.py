@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.validate.fleet import Fleet, fleet_rule, get
-from compiler.validate.model import Finding, Obj
+from compiler.render.manifests import get
+from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.model import Finding, Obj, object_finding
 
 RULE = "secret-owner"
 SHIM_ANNOTATIONS = ("cert-manager.io/issuer", "cert-manager.io/cluster-issuer")
@@ -94,4 +95,4 @@ def secret_owner(fleet: Fleet) -> Iterator[Finding]:
                        f"overwrite each other or leave one never Ready ({_fix(owners)})")
             for _, obj, path in owners:
                 if obj is not None:
-                    yield fleet.object_finding(cluster, obj, path, RULE, message)
+                    yield object_finding(cluster, obj, path, RULE, message)

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.bootstrap.model import Resource
-from compiler.render.manifests import field_path, object_id
-from compiler.validate.fleet import Fleet, fleet_rule, get
+from compiler.render.manifests import field_path, get, object_id
+from compiler.validate.fleet import Fleet, fleet_rule
 from compiler.validate.fleet.charts import GKE_SYSTEM_PODS, AddonPod, addon_pods
-from compiler.validate.model import Finding, Obj
+from compiler.validate.model import Finding, Obj, object_finding
 from compiler.validate.rules import ClusterSet
 
 RULE = "schedulable"
@@ -392,7 +392,7 @@ def schedulable(fleet: Fleet) -> Iterator[Finding]:
         for template in ClusterSet(cluster, fleet.objects.get(cluster, [])).pod_templates:
             reasons = why_not(template.spec, node_pools)
             if reasons is not None:
-                yield fleet.object_finding(cluster, template.owner, field_path([*template.path, "spec"]), RULE,
+                yield object_finding(cluster, template.owner, field_path([*template.path, "spec"]), RULE,
                                            _workload_message(template.owner, reasons))
         addons: list[tuple[Obj | None, AddonPod]] = [
             (app, pod) for app in _addon_apps(fleet, cluster) for pod in addon_pods(app) or []]

@@ -15,14 +15,21 @@ from compiler.spec.derive import served_hostnames
 from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
 
 
+def served_by_globals(specs: Mapping[str, ClusterSpec]) -> dict[str, str]:
+    """hostname -> name of the global cluster that serves it, for every global spec."""
+    return {host: name for name, spec in sorted(specs.items()) if isinstance(spec, GlobalCluster)
+            for host in served_hostnames(spec)}
+
+
 def global_of(spec: ClusterSpec, specs: Mapping[str, ClusterSpec]) -> str | None:
     """Name of the global cluster whose hostnames include the local's `global_server` (None: not in this repo)."""
-    if not isinstance(spec, LocalCluster):
-        return None
-    for name, other in sorted(specs.items()):
-        if isinstance(other, GlobalCluster) and spec.global_server in served_hostnames(other):
-            return name
-    return None
+    return served_by_globals(specs).get(spec.global_server) if isinstance(spec, LocalCluster) else None
+
+
+def serving_global(name: str, specs: Mapping[str, ClusterSpec]) -> str | None:
+    """The global cluster whose auth and info services cluster `name` uses: itself for a global one."""
+    spec = specs[name]
+    return name if isinstance(spec, GlobalCluster) else global_of(spec, specs)
 
 
 def locals_of(global_name: str, specs: Mapping[str, ClusterSpec]) -> list[str]:
