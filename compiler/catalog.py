@@ -196,14 +196,23 @@ def bucket_of(value: str) -> str | None:
     return value.split("/")[0] or None
 
 
-def bucket_names(spec: object, field: str) -> list[str]:
-    """The buckets at dotted `field` of a spec (see GoogleApi.bucket_field), sorted; [] where the field, or a
-    service on the way, is absent or disabled."""
+def field_value(spec: object, field: str) -> object:
+    """The value at dotted `field` of a spec (see GoogleApi.bucket_field); None where the field, or a service on
+    the way, is absent or disabled."""
     value: object = spec
     for part in field.split("."):
         value = getattr(value, part, None)
         if value is None or getattr(value, "enabled", True) is False:
-            return []
+            return None
+    return value
+
+
+def bucket_names(spec: object, field: str) -> list[str]:
+    """The buckets at dotted `field` of a spec (see GoogleApi.bucket_field), sorted; [] where the field, or a
+    service on the way, is absent or disabled."""
+    value = field_value(spec, field)
+    if value is None:
+        return []
     values = list(value.values()) if isinstance(value, dict) else [value]
     return sorted({b for v in values if isinstance(v, str) and (b := bucket_of(v))})
 
@@ -566,15 +575,20 @@ def is_operator_secret(key: str) -> bool:
     """Whether only an operator can store the value of secret `key` (bootstrap lists it, never generates it)."""
     return SECRET_SOURCES.get(key) is not None
 
-# GCP service accounts of cluster add-ons (overlays/argocd): role → (namespace, Kubernetes ServiceAccount).
+# The Workload Identity annotation: the GCP service account a Kubernetes ServiceAccount's pods act as.
+WORKLOAD_IDENTITY = "iam.gke.io/gcp-service-account"
+# GCP service accounts daf-<role>-<cluster> of cluster add-ons (overlays/argocd), by role.
+DNS_ROLE = "clouddns"
+SECRETS_ROLE = "secrets"
+METRICS_ROLE = "metrics"
+# role → (namespace, Kubernetes ServiceAccount) of the add-on acting as it.
 ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
-    "clouddns": ("cert-manager", "cert-manager"),  # DNS-01 challenges (roles/dns.admin)
-    "secrets": ("external-secrets", "external-secrets"),  # reads Secret Manager for the ClusterSecretStore
+    DNS_ROLE: ("cert-manager", "cert-manager"),  # DNS-01 challenges (roles/dns.admin)
+    SECRETS_ROLE: ("external-secrets", "external-secrets"),  # reads Secret Manager for the ClusterSecretStore
     # the custom-metrics Stackdriver adapter reads Cloud Monitoring (roles/monitoring.viewer); only on clusters
     # that need it (needs_metrics_adapter)
-    "metrics": ("custom-metrics", "custom-metrics-stackdriver-adapter"),
+    METRICS_ROLE: ("custom-metrics", "custom-metrics-stackdriver-adapter"),
 }
-METRICS_ROLE = "metrics"
 
 # Services with an HPA on a Cloud Monitoring metric (custom.googleapis.com Pods or External metrics,
 # pubsub.googleapis.com External metrics): a cluster running one needs the custom-metrics Stackdriver adapter

@@ -16,6 +16,7 @@ from compiler.render import kustomize
 from compiler.render.jobs import render_cluster
 from compiler.render.manifests import parse_objects
 from compiler.spec.load import load_all
+from compiler.spec.settings import load_settings
 from compiler.validate.engine import validate_objects
 from compiler.validate.schemas import Schemas
 
@@ -187,6 +188,23 @@ def test_spec_problems_for_argo_cd(repo: Path, capsys: pytest.CaptureFixture[str
     edit(fanc, "argocd:\n  prune: false", "argocd:\n  name: daf-fanc")
     assert run(repo, "build") == 2
     assert "argocd: name daf-fanc is already the cluster of environments/fanc.yaml" in capsys.readouterr().err
+
+
+def test_metrics_adapter_application_name_is_checked_for_clashes() -> None:
+    # minnie's adapter Application cave-minnie-custom-metrics is the CAVE Application of a cluster named
+    # minnie-custom-metrics (a copy of global's spec under that name, so only the Application names clash).
+    settings = load_settings(REPO)
+    assert settings is not None
+    loaded = load_all(REPO)
+    assert argocd.needs_metrics_adapter(loaded["minnie"].spec)
+    clash = "minnie-custom-metrics"
+    assert argocd.app_name(settings.settings, "minnie", argocd.METRICS_ADAPTER) == argocd.app_name(
+        settings.settings, clash)
+    found = [p.message for p in argocd.problems(settings, {**loaded, clash: loaded["global"]})]
+    assert (f"Argo CD Application 'cave-{clash}' would also be generated for environments/minnie.yaml "
+            "(rename the cluster)") in found
+    assert applications(argocd_objects(REPO))["cave-minnie-custom-metrics"]["metadata"]["labels"][
+        "cave.io/component"] == argocd.METRICS_ADAPTER
 
 
 def test_spec_rejects_both_server_and_name(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,3 +108,17 @@ def test_requester_pays_binding_names_the_billed_project(gcs: StorageFake) -> No
     provider.create(billed, context())
     assert gcs.members("rp-data", "roles/storage.objectViewer") == [member]
     assert provider.observe(billed, context()) == fields
+
+
+def test_dns_admin_is_granted_and_reported_where_the_zones_are() -> None:
+    # minnie's hostnames are all in zones of the global cluster's project: cert-manager's account holds
+    # dns.admin there, not on minnie's own project; fanc also has a zone of its own.
+    for cluster, own in (("minnie", False), ("fanc", True)):
+        spec = SPECS[cluster]
+        p = spec.gcp.project
+        member = f"serviceAccount:daf-clouddns-{cluster}@{p}.iam.gserviceaccount.com"
+        granted = {r.project for r in desired(spec)
+                   if r.kind == "project-iam-binding" and r.fields["role"] == "roles/dns.admin"
+                   and r.fields["member"] == member}
+        assert granted == ({p} if own else set()) | {SPECS["global"].gcp.project}
+        assert ("roles/dns.admin" in service_roles(spec)["clouddns"]) == own

@@ -25,11 +25,23 @@ Resources come out in dependency order (each after everything in its `depends`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from compiler import catalog
 from compiler.bootstrap.model import Ref, Resource
-from compiler.spec.derive import Names, derive, secret_manager_name, workload_identity_member, workload_pool
+from compiler.spec.derive import (
+    Names,
+    SpecBucket,
+    derive,
+    pubsub_layout,
+    secret_keys,
+    secret_manager_name,
+    spec_buckets,
+    workload_identity_member,
+    workload_pool,
+)
 from compiler.spec.model import (
     ClusterSpec,
     GlobalCluster,
@@ -47,15 +59,32 @@ DNS_TTL = 300
 # is not a node-pool sysctl GKE accepts: it is namespaced and "safe", so the pods set it themselves
 # (base/components/port-range). GKE takes values as strings.
 NODE_SYSCTLS: dict[str, str] = {"net.core.somaxconn": "32768"}
+DNS_ADMIN = "roles/dns.admin"
+
+
+@dataclass(frozen=True)
+class AddonRole:
+    """A project role of an add-on's GCP service account, and where it is granted: the cluster's project, or
+    each project holding a zone of the cluster's hostnames (`dns-projects`, see dns_projects)."""
+
+    role: str
+    on: Literal["project", "dns-projects"] = "project"
+    why: str = ""  # the note of a binding outside the cluster's project ({project} names it)
+
+
 # Project roles of GCP service accounts (daf-<role>-<env>) beyond what the catalogue's `google` entries of
 # their services grant (the services' roles live there, catalog.GoogleApi): the add-ons'. Least privilege.
-PROJECT_ROLES: dict[str, tuple[str, ...]] = {
-    "clouddns": ("roles/dns.admin",),
-    "secrets": ("roles/secretmanager.secretAccessor",),
-    "metrics": ("roles/monitoring.viewer",),  # the custom-metrics Stackdriver adapter reads Cloud Monitoring
+PROJECT_ROLES: dict[str, tuple[AddonRole, ...]] = {
+    # cert-manager writes its DNS-01 TXT records into the zones of the hostnames. A zone owned by another
+    # cluster is in its project: this cluster plans that cross-project grant (the owner's spec does not know
+    # its users), so its operator needs setIamPolicy on the owner's DNS project.
+    catalog.DNS_ROLE: (AddonRole(DNS_ADMIN, on="dns-projects",
+                                 why="cert-manager solves DNS-01 in the zones of {project}"),),
+    catalog.SECRETS_ROLE: (AddonRole("roles/secretmanager.secretAccessor"),),
+    # the custom-metrics Stackdriver adapter reads Cloud Monitoring
+    catalog.METRICS_ROLE: (AddonRole("roles/monitoring.viewer"),),
 }
 DATABASES = {"global": ("authentication", "infoservice"), "local": ("annotation", "materialization")}
-DNS_ADMIN = "roles/dns.admin"  # granted where the zones of the hostnames are (dns_projects), not in gcp.project
 
 
 def network_name(spec: ClusterSpec) -> str:
@@ -103,12 +132,6 @@ def _pool_fields(cluster: str, zone: str, pool: NodePool) -> dict[str, object]:
         "taints": [f"pool={pool.name}:NoSchedule"] if pool.tainted else [],
         "sysctls": dict(NODE_SYSCTLS),
     }
-
-
-def secret_keys(spec: ClusterSpec) -> list[str]:
-    """Keys of the spec's `secrets:` the enabled services read (the Postgres password always: Cloud SQL's)."""
-    services = [catalog.BY_NAME[name] for name in enabled_services(spec) if name in catalog.BY_NAME]
-    return sorted({"postgres_password", *(key for s in services for key in s.secrets)})
 
 
 def _secrets(spec: ClusterSpec) -> list[Resource]:
@@ -163,43 +186,26 @@ def _databases(spec: ClusterSpec) -> list[Resource]:
 
 def _pubsub(spec: LocalCluster, names: Names) -> list[Resource]:
     p = spec.gcp.project
-    enabled = enabled_services(spec)
-    topics: list[str] = []
+    layout = pubsub_layout(spec, names)
     subs: list[Resource] = []
-
-    def sub(name: str, topic: str, ack: int, filter_: str = "", dead_letter: str = "") -> None:
-        fields = {"topic": topic, "ack_deadline_seconds": ack, "filter": filter_, "dead_letter_topic": dead_letter,
-                  "max_delivery_attempts": 5 if dead_letter else 0, "max_retry_delay_seconds": 10, "expires": False}
-        depends = (f"pubsub-topic/{topic}",) + ((f"pubsub-topic/{dead_letter}",) if dead_letter else ())
-        subs.append(Resource("pubsub-subscription", name, p, fields, depends=depends))
-
-    high, low = 'attributes.remesh_priority="true"', 'attributes.remesh_priority="false"'
-    if "pychunkedgraph" in enabled or "meshing" in enabled:
-        topics += [names.pcg_edits_exchange, names.pcg_low_priority_exchange]
-        sub(names.pcg_remesh_queue, names.pcg_edits_exchange, 600, high)
-        sub(names.pcg_low_priority_remesh_queue, names.pcg_edits_exchange, 600, low)
-    if "l2cache" in enabled:
-        topics.append(names.l2cache_exchange)
-        sub(names.l2cache_update_queue, names.l2cache_exchange, 60)
-        if names.pcg_edits_exchange in topics:
-            sub(names.l2cache_trigger_queue, names.pcg_edits_exchange, 600, high)
-            sub(names.l2cache_trigger_low_priority_queue, names.pcg_edits_exchange, 600, low)
+    for sub in layout.subscriptions:
+        dead = sub.dead_letter
+        fields = {"topic": sub.topic, "ack_deadline_seconds": sub.ack_deadline, "filter": sub.filter,
+                  "dead_letter_topic": dead, "max_delivery_attempts": 5 if dead else 0,
+                  "max_retry_delay_seconds": 10, "expires": False}
+        depends = (f"pubsub-topic/{sub.topic}",) + ((f"pubsub-topic/{dead}",) if dead else ())
+        subs.append(Resource("pubsub-subscription", sub.name, p, fields, depends=depends))
     grants: list[Resource] = []
-    if "skeletoncache" in enabled:
-        dead = names.skeleton_dead_letter_exchange
-        topics += [dead, names.skeleton_low_priority_exchange, names.skeleton_high_priority_exchange]
-        sub(names.skeleton_dead_letter_queue, dead, 180)
-        sub(names.skeleton_low_priority_queue, names.skeleton_low_priority_exchange, 180, dead_letter=dead)
-        sub(names.skeleton_high_priority_queue, names.skeleton_high_priority_exchange, 180, dead_letter=dead)
+    if any(sub.dead_letter for sub in layout.subscriptions):
         # Dead-letter forwarding runs as the Pub/Sub service agent: it must publish to the dead-letter topic
         # and acknowledge on the source subscriptions (P52). Granted on the project; the agent's address
         # holds the project number, read from the project.
         agent = Ref(f"project/{p}", "pubsub_service_agent")
-        grants = [Resource("project-iam-binding", f"{p}:{role}:pubsub-service-agent", p,
+        grants = [Resource("project-iam-binding", binding_name(p, role, "pubsub-service-agent"), p,
                            {"role": role, "member": agent}, depends=(f"project/{p}",),
                            note="the Pub/Sub service agent, for dead-letter forwarding")
                   for role in ("roles/pubsub.publisher", "roles/pubsub.subscriber")]
-    return [Resource("pubsub-topic", t, p) for t in topics] + subs + grants
+    return [Resource("pubsub-topic", t, p) for t in layout.topics] + subs + grants
 
 
 def _dns(spec: ClusterSpec, names: Names) -> list[Resource]:
@@ -233,15 +239,14 @@ def _dns(spec: ClusterSpec, names: Names) -> list[Resource]:
     return zones + records
 
 
-def dns_projects(spec: ClusterSpec) -> list[str]:
+def dns_projects(spec: ClusterSpec, names: Names) -> list[str]:
     """The projects holding the zones of the cluster's hostnames: cert-manager solves DNS-01 there."""
-    names = derive(spec)
     return sorted({zone_project(spec, zone) for zone in names.hostname_zones})
 
 
-def _datastore(spec: ClusterSpec) -> list[Resource]:
+def _datastore(spec: ClusterSpec, bindings: Mapping[str, list[ProjectBinding]]) -> list[Resource]:
     """Firestore in Datastore mode (P49), where a service keeps state in it (nglstate's links, PCG, pmanagement)."""
-    if not any("roles/datastore.user" in granted for granted in service_roles(spec).values()):
+    if not any("roles/datastore.user" in granted for granted in service_roles(spec, bindings).values()):
         return []
     note = "the project's default database, in Datastore mode"
     ngl = spec.services.nglstate if isinstance(spec, GlobalCluster) else None
@@ -249,6 +254,11 @@ def _datastore(spec: ClusterSpec) -> list[Resource]:
         note += f"; nglstate keeps shortened links in its namespace {ngl.datastore_namespace}"
     return [Resource("datastore-database", "(default)", spec.gcp.project,
                      {"location": spec.gcp.region, "type": "DATASTORE_MODE"}, note=note)]
+
+
+def binding_name(target: str, role: str, member: str) -> str:
+    """The plan name of an IAM binding (its key is <kind>/<name>): <project or bucket>:<role>:<member>."""
+    return f"{target}:{role}:{member}"
 
 
 @dataclass(frozen=True)
@@ -264,14 +274,22 @@ class Grant:
 
     def key(self, email: str) -> str:
         """The plan key of the binding granting it to the GCP service account `email`."""
+        member = f"serviceAccount:{email}"
         if self.bucket is None:
-            return f"project-iam-binding/{self.project}:{self.use.role}:serviceAccount:{email}"
-        return f"bucket-iam-binding/{self.bucket}:{self.use.role}:serviceAccount:{email}"
+            return f"project-iam-binding/{binding_name(self.project, self.use.role, member)}"
+        return f"bucket-iam-binding/{binding_name(self.bucket, self.use.role, member)}"
 
 
-def google_grants(spec: ClusterSpec) -> list[Grant]:
-    """Every grant the catalogue's `google` entries of the enabled services ask for (pods as their GSA)."""
-    owned = {bucket: project for bucket, project, _, _ in _buckets(spec)}
+def owned_buckets(spec: ClusterSpec) -> list[SpecBucket]:
+    """The buckets bootstrap creates: one per bucket, as the first spec field naming it says."""
+    return list({b.bucket: b for b in reversed(spec_buckets(spec))}.values())[::-1]
+
+
+def google_grants(spec: ClusterSpec, owned: Mapping[str, str] | None = None) -> list[Grant]:
+    """Every grant the catalogue's `google` entries of the enabled services ask for (pods as their GSA).
+    `owned`: bucket → project of the buckets bootstrap creates (default: owned_buckets)."""
+    if owned is None:
+        owned = {b.bucket: b.project for b in owned_buckets(spec)}
     data_project = spec.data.project if isinstance(spec, LocalCluster) else spec.gcp.project
     out: list[Grant] = []
     for name in enabled_services(spec):
@@ -298,107 +316,93 @@ def sql_instance_bucket_roles(spec: ClusterSpec) -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
-def service_roles(spec: ClusterSpec) -> dict[str, set[str]]:
-    """GCP service-account role → the roles it needs on the cluster's project, for the enabled services (from
-    the catalogue) and the add-ons."""
-    roles: dict[str, set[str]] = {}
-    for name in enabled_services(spec):
+@dataclass(frozen=True)
+class ProjectBinding:
+    """A project role of a GCP service account."""
+
+    project: str
+    role: str
+    note: str = ""
+
+
+def project_bindings(spec: ClusterSpec, names: Names, grants: list[Grant]) -> dict[str, list[ProjectBinding]]:
+    """GCP service-account role → its project roles, for the enabled services (from the catalogue's `grants`)
+    and the add-ons, in plan order: those on the cluster's project (by role), the add-on roles of other scopes,
+    the catalogue's in other projects (by project and role). Every account is there, with roles or not."""
+    p = spec.gcp.project
+    enabled = enabled_services(spec)
+    accounts: dict[str, tuple[AddonRole, ...]] = {}
+    for name in enabled:
         entry = catalog.BY_NAME.get(name)
         if entry is not None and entry.service_account is not None:
-            roles.setdefault(entry.service_account, set(PROJECT_ROLES.get(entry.service_account, ())))
-    for grant in google_grants(spec):
-        if grant.bucket is None and grant.project == spec.gcp.project:
-            roles[grant.account].add(grant.use.role)
-    adapter = catalog.needs_metrics_adapter(enabled_services(spec))
+            accounts.setdefault(entry.service_account, PROJECT_ROLES.get(entry.service_account, ()))
+    adapter = catalog.needs_metrics_adapter(enabled)
     for addon in catalog.ADDON_SERVICE_ACCOUNTS:
         if addon != catalog.METRICS_ROLE or adapter:  # the adapter only where an HPA reads Cloud Monitoring
-            roles[addon] = set(PROJECT_ROLES[addon])
-    return dict(sorted(roles.items()))
+            accounts[addon] = PROJECT_ROLES[addon]
+    scopes = {"dns-projects": dns_projects(spec, names)}
+    out: dict[str, list[ProjectBinding]] = {}
+    for account, addon_roles in sorted(accounts.items()):
+        mine = [g for g in grants if g.account == account and g.bucket is None]
+        own = {r.role for r in addon_roles if r.on == "project"} | {g.use.role for g in mine if g.project == p}
+        bindings = [ProjectBinding(p, role) for role in sorted(own)]
+        bindings += [ProjectBinding(project, r.role, "" if project == p else r.why.format(project=project))
+                     for r in addon_roles if r.on != "project" for project in scopes[r.on]]
+        elsewhere = {(g.project, g.use.role): g.use.api for g in mine if g.project != p}
+        bindings += [ProjectBinding(project, role, f"{api} in the data project")
+                     for (project, role), api in sorted(elsewhere.items())]
+        out[account] = bindings
+    return out
 
 
-def _buckets(spec: ClusterSpec) -> list[tuple[str, str, str, str]]:
-    """(bucket, project, location, service-account role using it)."""
-    region = spec.gcp.region.upper()
-    out: list[tuple[str, str, str, str]] = []
-    if isinstance(spec, GlobalCluster):
-        ngl = spec.services.nglstate
-        if ngl is not None and ngl.enabled and ngl.bucket:
-            out.append((ngl.bucket.split("/")[0], spec.gcp.project, region, "nglstate"))
-        return out
-    if spec.data.pcg_bucket:
-        out.append((spec.data.pcg_bucket.split("/")[0], spec.data.project, spec.data.region.upper(), "pychunkedgraph"))
-    svcs = spec.services
-    if svcs.skeletoncache is not None and svcs.skeletoncache.enabled:
-        out.append((svcs.skeletoncache.bucket.split("/")[0], spec.gcp.project, region, "skeleton"))
-    mat = svcs.materializationengine
-    if mat is not None and mat.enabled:
-        for bucket in (mat.upload_bucket, mat.dump_bucket):
-            if bucket:
-                out.append((bucket.split("/")[0], spec.gcp.project, region, "pychunkedgraph"))
-    return list({b[0]: b for b in reversed(out)}.values())[::-1]  # first mention of each bucket wins
+def service_roles(spec: ClusterSpec, bindings: Mapping[str, list[ProjectBinding]] | None = None,
+                  ) -> dict[str, set[str]]:
+    """GCP service-account role → the roles it holds on the cluster's project (`bindings`: project_bindings)."""
+    if bindings is None:
+        bindings = project_bindings(spec, derive(spec), google_grants(spec))
+    return {account: {b.role for b in held if b.project == spec.gcp.project} for account, held in bindings.items()}
 
 
-def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
+def _identity(spec: ClusterSpec, names: Names, owned: list[SpecBucket], grants: list[Grant],
+              bindings: Mapping[str, list[ProjectBinding]]) -> list[Resource]:
     p = spec.gcp.project
     out: list[Resource] = []
-    roles = service_roles(spec)
-    grants = google_grants(spec)
-    for role, granted in roles.items():
+    for role, held in bindings.items():
         account = f"daf-{role}-{spec.name}"
         email = names.gcp_service_account(role)
         sa_key = f"service-account/{account}"
         out.append(Resource("service-account", account, p, {"display_name": f"CAVE {role} ({spec.name})"}))
         member = f"serviceAccount:{email}"
-        for project_role in sorted(granted):
-            if project_role == DNS_ADMIN:
-                continue
-            out.append(Resource("project-iam-binding", f"{p}:{project_role}:{member}", p,
-                                {"role": project_role, "member": member}, depends=(sa_key,)))
-        if DNS_ADMIN in granted:
-            # cert-manager writes its DNS-01 TXT records into the zones of the hostnames: roles/dns.admin where
-            # those zones are. A zone owned by another cluster is in its project: this cluster plans that
-            # cross-project grant (the owner's spec does not know its users), so its operator needs
-            # setIamPolicy on the owner's DNS project.
-            for dns_project in dns_projects(spec):
-                out.append(Resource("project-iam-binding", f"{dns_project}:{DNS_ADMIN}:{member}", dns_project,
-                                    {"role": DNS_ADMIN, "member": member}, depends=(sa_key,),
-                                    note="" if dns_project == p else
-                                    f"cert-manager solves DNS-01 in the zones of {dns_project}"))
-        elsewhere = {(g.project, g.use.role): g.use.api for g in grants
-                     if g.account == role and g.bucket is None and g.project != p}
-        for (project, project_role), api in sorted(elsewhere.items()):
-            out.append(Resource("project-iam-binding", f"{project}:{project_role}:{member}", project,
-                                {"role": project_role, "member": member}, depends=(sa_key,),
-                                note=f"{api} in the data project"))
+        out += [Resource("project-iam-binding", binding_name(b.project, b.role, member), b.project,
+                         {"role": b.role, "member": member}, depends=(sa_key,), note=b.note) for b in held]
         namespace, ksa = catalog.ADDON_SERVICE_ACCOUNTS.get(role, (spec.argocd.namespace, role))
         wi_member = workload_identity_member(p, namespace, ksa)
-        out.append(Resource("sa-iam-binding", f"{email}:roles/iam.workloadIdentityUser:{wi_member}", p,
+        out.append(Resource("sa-iam-binding", binding_name(email, "roles/iam.workloadIdentityUser", wi_member), p,
                             {"account": email, "role": "roles/iam.workloadIdentityUser", "member": wi_member},
                             depends=(sa_key, f"gke-cluster/{names.cluster_name}"),
                             note=f"Workload Identity for Kubernetes ServiceAccount {namespace}/{ksa}"))
-    owned = {bucket: project for bucket, project, _, _ in _buckets(spec)}
-    for bucket, project, location, _ in _buckets(spec):
-        out.append(Resource("bucket", bucket, project, {"location": location, "uniform_access": True}))
+    out += [Resource("bucket", b.bucket, b.project, {"location": b.location, "uniform_access": True}) for b in owned]
+    projects = {b.bucket: b.project for b in owned}
     sql = f"sql-instance/{spec.cloud_sql.instance}"
     for bucket, bucket_role, why in sql_instance_bucket_roles(spec):
-        project = owned.get(bucket, p)
-        out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:cloud-sql-instance", project,
+        out.append(Resource("bucket-iam-binding", binding_name(bucket, bucket_role, "cloud-sql-instance"),
+                            projects.get(bucket, p),
                             {"bucket": bucket, "role": bucket_role, "member": Ref(sql, "service_account_member")},
-                            depends=(f"bucket/{bucket}", sql) if bucket in owned else (sql,),
+                            depends=(f"bucket/{bucket}", sql) if bucket in projects else (sql,),
                             note=f"the Cloud SQL instance's own account: {why}"))
     on_buckets = {(g.bucket, g.use.role, g.account): g for g in grants if g.bucket is not None}
     for (bucket, bucket_role, role), grant in sorted(on_buckets.items()):
         member = f"serviceAccount:{names.gcp_service_account(role)}"
         sa_key = f"service-account/daf-{role}-{spec.name}"
+        name = binding_name(bucket, bucket_role, member)
+        fields = {"bucket": bucket, "role": bucket_role, "member": member}
         if grant.use.requester_pays:
             # Not our bucket (bootstrap never creates it); requests name our project as the one billed.
-            out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:{member}", grant.project,
-                                {"bucket": bucket, "role": bucket_role, "member": member},
-                                params={"user_project": p}, depends=(sa_key,),
+            out.append(Resource("bucket-iam-binding", name, grant.project, fields, params={"user_project": p},
+                                depends=(sa_key,),
                                 note="requester-pays bucket of another project: its owner may have to grant this"))
         else:
-            out.append(Resource("bucket-iam-binding", f"{bucket}:{bucket_role}:{member}", grant.project,
-                                {"bucket": bucket, "role": bucket_role, "member": member},
+            out.append(Resource("bucket-iam-binding", name, grant.project, fields,
                                 depends=(f"bucket/{bucket}", sa_key)))
     return out
 
@@ -406,10 +410,13 @@ def _identity(spec: ClusterSpec, names: Names) -> list[Resource]:
 def desired(spec: ClusterSpec) -> list[Resource]:
     """The cluster's one-off resources, each after the resources it depends on."""
     names = derive(spec)
+    owned = owned_buckets(spec)
+    grants = google_grants(spec, {b.bucket: b.project for b in owned})
+    bindings = project_bindings(spec, names, grants)
     out = _infrastructure(spec, names) + _secrets(spec) + _databases(spec)
     if isinstance(spec, LocalCluster):
         out += _pubsub(spec, names)
-    out += _dns(spec, names) + _datastore(spec) + _identity(spec, names)
+    out += _dns(spec, names) + _datastore(spec, bindings) + _identity(spec, names, owned, grants, bindings)
     return order(out)
 
 

@@ -21,7 +21,6 @@ from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE
 from compiler.spec.derive import Names, derive
 from compiler.spec.load import Loaded
 from compiler.spec.model import ClusterSpec, LocalCluster, enabled_services
-from compiler.spec.rules import GCP_SA_ID_MAX
 from compiler.spec.settings import Chart, LoadedSettings, Settings
 from compiler.spec.yamlio import Document, dump_yaml
 
@@ -32,20 +31,22 @@ WAVE_SETUP = "-1"  # the AppProject and the health check, before any Application
 # (add-ons, CAVE) waves by cluster kind: every global Application before every local one
 WAVES = {"global": (0, 1), "local": (2, 3)}
 RETRY = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}
-WORKLOAD_IDENTITY = "iam.gke.io/gcp-service-account"
-ESO_NAMESPACE = "external-secrets"  # the ClusterSecretStore (compile.py) authenticates as this namespace's
-ESO_SERVICE_ACCOUNT = "external-secrets"  # ServiceAccount, which the add-on creates with Workload Identity
+WORKLOAD_IDENTITY = catalog.WORKLOAD_IDENTITY
+# Google service accounts daf-<role>-<cluster> the add-ons act as (Workload Identity); `name` (compiler/spec/
+# rules.py gke_names) keeps every catalog.ADDON_SERVICE_ACCOUNTS id within GCP_SA_ID_MAX.
+DNS_ROLE = catalog.DNS_ROLE
+SECRETS_ROLE = catalog.SECRETS_ROLE
+# The ClusterSecretStore (compile.py) authenticates as this ServiceAccount, which the add-on creates with Workload
+# Identity.
+ESO_NAMESPACE, ESO_SERVICE_ACCOUNT = catalog.ADDON_SERVICE_ACCOUNTS[SECRETS_ROLE]
 IN_CLUSTER_REDIS = "redis-master.redis.svc.cluster.local"
-DNS_ROLE = "clouddns"  # Google service accounts daf-<role>-<cluster> the add-ons act as (Workload Identity)
-SECRETS_ROLE = "secrets"
-ADDON_ROLES = (DNS_ROLE, SECRETS_ROLE)
 # The Custom Metrics Stackdriver Adapter (P40) has no Helm chart. It is a hand-written base in this repository,
 # rendered per cluster by a generated overlay (overlays/argocd/addons/<cluster>/custom-metrics/: the image pinned
 # in gitops.yaml, the ServiceAccount's Workload Identity annotation) that its Application syncs: offline-renderable
 # with the repository's kustomize (tests and `validate` see what Argo CD applies), no egress to GitHub from the
 # repo-server, and no Application-level kustomize patches to trust. Only clusters whose HPAs read Cloud
 # Monitoring metrics get it (catalog.needs_metrics_adapter); `bootstrap` plans its account daf-metrics-<cluster>.
-METRICS_ADAPTER = "custom-metrics"  # its namespace, Application suffix and overlay folder
+METRICS_ADAPTER = catalog.ADDON_SERVICE_ACCOUNTS[catalog.METRICS_ROLE][0]  # namespace, Application suffix, folder
 METRICS_ADAPTER_BASE = "base/addons/custom-metrics-stackdriver-adapter"
 METRICS_ADAPTER_IMAGE = "custom-metrics-stackdriver-adapter"  # the base's image placeholder
 # The adapter's RoleBinding to extension-apiserver-authentication-reader lives in kube-system.
@@ -179,9 +180,18 @@ def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- names and destinations
 
 
-def app_name(settings: Settings, cluster: str, addon: Addon | None = None) -> str:
+def app_name(settings: Settings, cluster: str, addon: Addon | str | None = None) -> str:
+    """`<project>-<cluster>` (the CAVE Application), `<project>-<cluster>-<add-on>` (an add-on's: an Addon, or
+    the name of one not in ADDONS such as METRICS_ADAPTER)."""
     project = settings.argocd.project
-    return f"{project}-{cluster}" if addon is None else f"{project}-{cluster}-{addon.name}"
+    if addon is None:
+        return f"{project}-{cluster}"
+    return f"{project}-{cluster}-{addon if isinstance(addon, str) else addon.name}"
+
+
+def app_addons(spec: ClusterSpec) -> list[Addon | str]:
+    """What each Application of a cluster installs besides CAVE: the chart add-ons, then the metrics adapter."""
+    return [*addons_of(spec), *([METRICS_ADAPTER] if needs_metrics_adapter(spec) else [])]
 
 
 def root_name(settings: Settings) -> str:
@@ -217,7 +227,7 @@ def problems(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -> list
                                                     "(each spec deploys a cluster of its own)"))
             seen_dest.setdefault(key, doc.path)
         # Two specs with one static_ip: compiler/spec/sharing.py (check_all) reports it at both files.
-        for addon in [None, *addons_of(spec)]:
+        for addon in [None, *app_addons(spec)]:
             name = app_name(settings, cluster, addon)
             if name in seen_app:
                 out.append(doc.problem(("name",), f"Argo CD Application {name!r} would also be generated for "
@@ -238,12 +248,6 @@ def _cluster_problems(settings: Settings, spec: ClusterSpec, doc: Document) -> I
         yield doc.problem(("static_ip",), f"static_ip: not set: ingress-nginx needs the regional address "
                                           f"daf-{spec.name} (add `static_ip: <address>`; `gcloud compute addresses "
                                           f"describe daf-{spec.name} --region {spec.gcp.region}` prints it)")
-    for role in ADDON_ROLES:
-        account = f"daf-{role}-{spec.name}"
-        if len(account) > GCP_SA_ID_MAX:
-            yield doc.problem(("name",), f"add-on service account id {account!r} is longer than {GCP_SA_ID_MAX} "
-                                         f"characters (shorten `name` to at most "
-                                         f"{GCP_SA_ID_MAX - len(role) - 5} characters)")
     if needs_metrics_adapter(spec) and settings.addons.custom_metrics_adapter is None:
         yield doc.problem(("services",), "the HPAs of these services read Cloud Monitoring metrics, which need the "
                                          "Custom Metrics Stackdriver Adapter: add addons.custom_metrics_adapter "
@@ -379,7 +383,7 @@ def metrics_adapter_application(settings: Settings, cluster: str, spec: ClusterS
     argo = settings.argocd
     return {
         "apiVersion": API_VERSION, "kind": "Application",
-        "metadata": _metadata(settings, f"{argo.project}-{cluster}-{METRICS_ADAPTER}", WAVES[spec.kind][0],
+        "metadata": _metadata(settings, app_name(settings, cluster, METRICS_ADAPTER), WAVES[spec.kind][0],
                               {"cave.io/cluster": cluster, "cave.io/component": METRICS_ADAPTER}),
         "spec": {
             "project": argo.project,

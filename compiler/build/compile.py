@@ -304,7 +304,7 @@ def _service_accounts(names: Names, services: list[catalog.Service]) -> list[dic
     roles = sorted({s.service_account for s in services if s.service_account})
     return [{
         "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": role, "annotations": {"iam.gke.io/gcp-service-account": names.gcp_service_account(role),
+        "metadata": {"name": role, "annotations": {catalog.WORKLOAD_IDENTITY: names.gcp_service_account(role),
                                                    WAVE: "-2"}},
     } for role in roles]
 

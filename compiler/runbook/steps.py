@@ -9,8 +9,9 @@ from typing import Any, Literal
 from compiler import catalog
 from compiler.bootstrap import desired as bootstrap_desired
 from compiler.bootstrap.engine import Outcome, Row
+from compiler.bootstrap.model import Resource
 from compiler.build.compile import operator_keys
-from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.derive import derive, secret_keys, secret_manager_name
 from compiler.spec.fleet import global_of, locals_of
 from compiler.spec.model import (
     ClusterSpec,
@@ -89,9 +90,8 @@ def _spec_step(spec: ClusterSpec, facts: Facts) -> Step:
     )
 
 
-def _bootstrap_step(spec: ClusterSpec, facts: Facts) -> Step:
+def _bootstrap_step(spec: ClusterSpec, facts: Facts, resources: list[Resource]) -> Step:
     rows = facts.rows(spec.name)
-    resources = bootstrap_desired.desired(spec)
     values: dict[str, Any] = {"resources": len(resources)}
     if rows is None:
         status: StepStatus = "unknown"
@@ -275,7 +275,7 @@ def _token_step(global_spec: GlobalCluster, clusters: list[ClusterSpec], facts: 
     targets: list[dict[str, str]] = []
     statuses: list[StepStatus] = ["check"]
     for spec in clusters:
-        for key in bootstrap_desired.secret_keys(spec):
+        for key in secret_keys(spec):
             if key in catalog.AUTH_TOKENS:
                 secret = secret_manager_name(spec, key)
                 statuses.append(facts.secret_status(spec.name, secret))
@@ -329,7 +329,7 @@ def _operator_secrets_step(spec: ClusterSpec, facts: Facts) -> Step | None:
     enabled = enabled_services(spec)
     entries: list[dict[str, Any]] = []
     statuses: list[StepStatus] = []
-    for key in operator_keys(bootstrap_desired.secret_keys(spec)):
+    for key in operator_keys(secret_keys(spec)):
         secret = secret_manager_name(spec, key)
         readers = [catalog.BY_NAME[n] for n in enabled if n in catalog.BY_NAME and key in catalog.BY_NAME[n].secrets]
         if key in catalog.FILE_SECRETS:
@@ -366,8 +366,8 @@ def _operator_secrets_step(spec: ClusterSpec, facts: Facts) -> Step | None:
                 items=items, commands=commands, values={"secrets": entries})
 
 
-def _rollback_step(spec: ClusterSpec) -> Step:
-    kept = [r for r in bootstrap_desired.desired(spec) if r.data]
+def _rollback_step(spec: ClusterSpec, resources: list[Resource]) -> Step:
+    kept = [r for r in resources if r.data]
     return Step(
         "rollback", "Rolling back, and what deleting the cluster leaves", "check",
         "Reverting is a pull request; bootstrap never deletes, so data outlives the cluster.",
@@ -383,7 +383,9 @@ def _rollback_step(spec: ClusterSpec) -> Step:
 
 def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: Facts) -> Runbook:
     spec = specs[name]
-    steps: list[Step | None] = [_spec_step(spec, facts), _bootstrap_step(spec, facts), _dns_step(spec, facts)]
+    resources = bootstrap_desired.desired(spec)
+    steps: list[Step | None] = [_spec_step(spec, facts), _bootstrap_step(spec, facts, resources),
+                                _dns_step(spec, facts)]
     if isinstance(spec, GlobalCluster):
         locals_ = _locals_of(name, specs)
         steps += [_oauth_step(spec, facts), _argocd_step(spec, root), _auth_step(spec, locals_),
@@ -397,5 +399,5 @@ def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: F
                       _info_step(global_spec, [spec])]
         steps.append(_materialization_step(spec, spec.global_server))
     steps.append(_operator_secrets_step(spec, facts))
-    steps.append(_rollback_step(spec))
+    steps.append(_rollback_step(spec, resources))
     return Runbook(spec.name, spec.kind, facts.plans is not None, [s for s in steps if s is not None])

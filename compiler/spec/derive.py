@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
+from compiler import catalog
+from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, enabled_services
+from compiler.spec.yamlio import Loc
 
 ACME_SERVERS = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -62,10 +64,105 @@ class Names:
         return f"daf-{role}-{self.env}@{self.project}.iam.gserviceaccount.com"
 
 
+def default_secret_name(cluster: str, key: str) -> str:
+    """The Secret Manager secret holding `key` where the spec does not name one: <cluster>-<key-with-dashes>."""
+    return f"{cluster}-{key.replace('_', '-')}"
+
+
 def secret_manager_name(spec: ClusterSpec, key: str) -> str:
-    """The Secret Manager secret holding `key`: the spec's choice, else <cluster>-<key-with-dashes>."""
+    """The Secret Manager secret holding `key`: the spec's choice, else default_secret_name."""
     chosen: str | None = getattr(spec.secrets, key)
-    return chosen or f"{spec.name}-{key.replace('_', '-')}"
+    return chosen or default_secret_name(spec.name, key)
+
+
+def secret_keys(spec: ClusterSpec) -> list[str]:
+    """Keys of the spec's `secrets:` the enabled services read (the Postgres password always: Cloud SQL's)."""
+    services = [catalog.BY_NAME[name] for name in enabled_services(spec) if name in catalog.BY_NAME]
+    return sorted({"postgres_password", *(key for s in services for key in s.secrets)})
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A Pub/Sub subscription of the enabled services: its topic, ack deadline, filter and dead-letter topic."""
+
+    name: str
+    topic: str
+    ack_deadline: int
+    filter: str = ""
+    dead_letter: str = ""
+
+
+@dataclass(frozen=True)
+class PubsubLayout:
+    topics: tuple[str, ...]
+    subscriptions: tuple[Subscription, ...]
+
+
+def pubsub_layout(spec: LocalCluster, names: Names) -> PubsubLayout:
+    """The Pub/Sub topics and subscriptions of the enabled services (bootstrap creates them; no two clusters
+    may share one). The L2 cache trigger subscriptions exist whenever l2cache runs beside the PCG edits topic."""
+    enabled = enabled_services(spec)
+    topics: list[str] = []
+    subs: list[Subscription] = []
+    high, low = 'attributes.remesh_priority="true"', 'attributes.remesh_priority="false"'
+    edits = "pychunkedgraph" in enabled or "meshing" in enabled
+    if edits:
+        topics += [names.pcg_edits_exchange, names.pcg_low_priority_exchange]
+        subs += [Subscription(names.pcg_remesh_queue, names.pcg_edits_exchange, 600, high),
+                 Subscription(names.pcg_low_priority_remesh_queue, names.pcg_edits_exchange, 600, low)]
+    if "l2cache" in enabled:
+        topics.append(names.l2cache_exchange)
+        subs.append(Subscription(names.l2cache_update_queue, names.l2cache_exchange, 60))
+        if edits:
+            subs += [Subscription(names.l2cache_trigger_queue, names.pcg_edits_exchange, 600, high),
+                     Subscription(names.l2cache_trigger_low_priority_queue, names.pcg_edits_exchange, 600, low)]
+    if "skeletoncache" in enabled:
+        dead = names.skeleton_dead_letter_exchange
+        topics += [dead, names.skeleton_low_priority_exchange, names.skeleton_high_priority_exchange]
+        subs += [Subscription(names.skeleton_dead_letter_queue, dead, 180),
+                 Subscription(names.skeleton_low_priority_queue, names.skeleton_low_priority_exchange, 180,
+                              dead_letter=dead),
+                 Subscription(names.skeleton_high_priority_queue, names.skeleton_high_priority_exchange, 180,
+                              dead_letter=dead)]
+    return PubsubLayout(tuple(topics), tuple(subs))
+
+
+# The spec fields naming buckets the cluster writes (bootstrap creates them), in plan order, and whether each is
+# in the data project (else the cluster's project): the catalogue's bucket_field entries that are not
+# requester-pays (tests/spec/test_derive.py checks the two agree).
+OWNED_BUCKET_FIELDS: tuple[tuple[str, bool], ...] = (
+    ("services.nglstate.bucket", False),
+    ("data.pcg_bucket", True),
+    ("services.skeletoncache.bucket", False),
+    ("services.materializationengine.upload_bucket", False),
+    ("services.materializationengine.dump_bucket", False),
+)
+
+
+@dataclass(frozen=True)
+class SpecBucket:
+    """A bucket the cluster writes, as the spec names it, and where bootstrap creates it."""
+
+    bucket: str
+    path: str  # the spec value: the bucket or bucket/prefix
+    field: str  # its dotted spec path
+    project: str
+    location: str  # the region, upper-case
+
+    @property
+    def loc(self) -> Loc:
+        return tuple(self.field.split("."))
+
+
+def spec_buckets(spec: ClusterSpec) -> list[SpecBucket]:
+    """Every bucket the cluster writes, one per spec field that names one (a bucket may be named twice)."""
+    out: list[SpecBucket] = []
+    for field, in_data_project in OWNED_BUCKET_FIELDS:
+        value = catalog.field_value(spec, field)
+        if isinstance(value, str) and (bucket := catalog.bucket_of(value)):
+            where = spec.data if in_data_project and isinstance(spec, LocalCluster) else spec.gcp
+            out.append(SpecBucket(bucket, value, field, where.project, where.region.upper()))
+    return out
 
 
 def workload_pool(project: str) -> str:

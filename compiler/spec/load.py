@@ -20,6 +20,7 @@ from compiler import catalog
 from compiler.errors import Problem, UserError
 from compiler.paths import ENV_DIR
 from compiler.spec import rules, secretguard
+from compiler.spec.derive import default_secret_name
 from compiler.spec.model import CLUSTER_MODELS, ClusterSpec
 from compiler.spec.yamlio import Document, Loc, load_document, to_plain
 
@@ -99,7 +100,7 @@ def _secret_message(doc: Document, loc: Loc, value: str, hit: secretguard.Hit, *
         return f"{where}: this key looks like a secret value: {what} ({_STORE_IT})"
     if len(loc) == 2 and loc[0] == "secrets":
         cluster = doc.data.get("name") if isinstance(doc.data, dict) else None
-        name = f"{cluster or '<cluster>'}-{str(loc[1]).replace('_', '-')}"
+        name = default_secret_name(cluster or "<cluster>", str(loc[1]))
         return (
             f"{where} holds what looks like a secret value, not a Secret Manager secret name: {what} "
             f"(store the value with `gcloud secrets create {name} --data-file=-` and write the name {name} here)"

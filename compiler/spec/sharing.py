@@ -19,9 +19,16 @@ from dataclasses import dataclass
 
 from compiler import catalog
 from compiler.errors import Problem
-from compiler.spec.derive import derive, secret_manager_name
+from compiler.spec.derive import (
+    default_secret_name,
+    derive,
+    pubsub_layout,
+    secret_keys,
+    secret_manager_name,
+    spec_buckets,
+)
 from compiler.spec.fleet import served_by_globals
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, enabled_services
+from compiler.spec.model import ClusterSpec, LocalCluster
 from compiler.spec.yamlio import Document, Loc
 
 Specs = dict[str, tuple[ClusterSpec, Document]]
@@ -30,31 +37,6 @@ _READ_ONLY_BUCKET = "or, if this cluster only reads it, list {value} under read_
 _READ_ONLY_TABLE = "or, if this cluster only reads it, list {value} under read_only.bigtable_tables"
 _READ_ONLY_SECRET = "or, if the value is meant to be shared and this cluster only reads it, list {value} under " \
                     "read_only.secret_keys"
-
-
-def secret_keys(spec: ClusterSpec) -> list[str]:
-    """Keys of `secrets:` whose Secret Manager secret the cluster uses (as bootstrap plans them; tests compare)."""
-    services = [catalog.BY_NAME[name] for name in enabled_services(spec) if name in catalog.BY_NAME]
-    return sorted({"postgres_password", *(key for s in services for key in s.secrets)})
-
-
-def pubsub_names(spec: LocalCluster) -> list[tuple[str, str]]:
-    """(topic | subscription, name) of the Pub/Sub resources of the enabled services (as bootstrap plans them)."""
-    n, enabled = derive(spec), enabled_services(spec)
-    topics: list[str] = []
-    subs: list[str] = []
-    if "pychunkedgraph" in enabled or "meshing" in enabled:
-        topics += [n.pcg_edits_exchange, n.pcg_low_priority_exchange]
-        subs += [n.pcg_remesh_queue, n.pcg_low_priority_remesh_queue]
-    if "l2cache" in enabled:
-        topics.append(n.l2cache_exchange)
-        subs.append(n.l2cache_update_queue)
-        if n.pcg_edits_exchange in topics:
-            subs += [n.l2cache_trigger_queue, n.l2cache_trigger_low_priority_queue]
-    if "skeletoncache" in enabled:
-        topics += [n.skeleton_dead_letter_exchange, n.skeleton_low_priority_exchange, n.skeleton_high_priority_exchange]
-        subs += [n.skeleton_dead_letter_queue, n.skeleton_low_priority_queue, n.skeleton_high_priority_queue]
-    return [("topic", t) for t in topics] + [("subscription", s) for s in subs]
 
 
 @dataclass(frozen=True)
@@ -80,28 +62,6 @@ def _bucket_overlap(a: str, b: str) -> bool:
 
 def _clash(a: Write, b: Write) -> bool:
     return a.kind == b.kind and a.key == b.key and (a.kind != "bucket" or _bucket_overlap(a.path, b.path))
-
-
-def _buckets(spec: ClusterSpec) -> list[tuple[str, Loc]]:
-    """(bucket path, spec location) of every bucket the cluster writes (as bootstrap's buckets, with paths)."""
-    out: list[tuple[str, Loc]] = []
-    if isinstance(spec, GlobalCluster):
-        ngl = spec.services.nglstate
-        if ngl is not None and ngl.enabled and ngl.bucket:
-            out.append((ngl.bucket, ("services", "nglstate", "bucket")))
-        return out
-    if spec.data.pcg_bucket:
-        out.append((spec.data.pcg_bucket, ("data", "pcg_bucket")))
-    svcs = spec.services
-    if svcs.skeletoncache is not None and svcs.skeletoncache.enabled:
-        out.append((svcs.skeletoncache.bucket, ("services", "skeletoncache", "bucket")))
-    mat = svcs.materializationengine
-    if mat is not None and mat.enabled:
-        for field in ("upload_bucket", "dump_bucket"):
-            value = getattr(mat, field)
-            if value:
-                out.append((value, ("services", "materializationengine", field)))
-    return out
 
 
 def _tables(spec: LocalCluster) -> list[tuple[str, Loc]]:
@@ -130,18 +90,18 @@ def writes(spec: ClusterSpec, info_service: str = "") -> list[Write]:
     for key in secret_keys(spec):
         name = secret_manager_name(spec, key)
         chosen = getattr(spec.secrets, key) is not None
-        fix = f"set secrets.{key} to a secret of this cluster's own, by default {spec.name}-{key.replace('_', '-')}"
+        fix = f"set secrets.{key} to a secret of this cluster's own, by default {default_secret_name(spec.name, key)}"
         if catalog.is_operator_secret(key):
             fix += ", " + _READ_ONLY_SECRET.format(value=key)
         out.append(Write("secret", (p, name), f"Secret Manager secret {name} (project {p}, secrets.{key})",
                          ("secrets", key) if chosen else ("name",), fix,
                          read_only=key in ro.secret_keys and catalog.is_operator_secret(key)))
-    for path, loc in _buckets(spec):
-        bucket = path.split("/")[0]
-        own = "its own bucket" if loc[-1] == "upload_bucket" else (  # Cloud SQL imports from a bucket, no path
+    for b in spec_buckets(spec):
+        bucket, path = b.bucket, b.path
+        own = "its own bucket" if b.loc[-1] == "upload_bucket" else (  # Cloud SQL imports from a bucket, no path
             f"its own bucket or path, like {bucket}/{spec.name}" if path != f"{bucket}/{spec.name}"
             else "its own bucket or path")
-        out.append(Write("bucket", (bucket,), f"bucket gs://{path}", loc,
+        out.append(Write("bucket", (bucket,), f"bucket gs://{path}", b.loc,
                          f"give each cluster {own}, " + _READ_ONLY_BUCKET.format(value=path), path=path,
                          read_only=path in ro.buckets))
     if spec.static_ip is not None:
@@ -158,7 +118,9 @@ def writes(spec: ClusterSpec, info_service: str = "") -> list[Write]:
                          f"Bigtable table {table} (project {data.project}, instance {data.bigtable_instance})", loc,
                          "give each cluster its own table or data.bigtable_instance, "
                          + _READ_ONLY_TABLE.format(value=table), read_only=table in ro.bigtable_tables))
-    for what, name in pubsub_names(spec):
+    layout = pubsub_layout(spec, derive(spec))
+    pubsub = [("topic", t) for t in layout.topics] + [("subscription", s.name) for s in layout.subscriptions]
+    for what, name in pubsub:
         out.append(Write(f"pubsub-{what}", (p, name), f"Pub/Sub {what} {name} (project {p})", ("name",),
                          "Pub/Sub names derive from the cluster name: rename one of the clusters"))
     if spec.registry is not None:
@@ -176,7 +138,8 @@ def _unused_read_only(spec: ClusterSpec, doc: Document, found: list[Write]) -> I
     ro = spec.read_only
     buckets = sorted(w.path for w in found if w.kind == "bucket")
     tables = sorted(w.key[-1] for w in found if w.kind == "bigtable")
-    keys = sorted(k for k in secret_keys(spec) if catalog.is_operator_secret(k))
+    planned = secret_keys(spec)
+    keys = [k for k in planned if catalog.is_operator_secret(k)]
     for field, entries, used, what in (("buckets", ro.buckets, buckets, "bucket path"),
                                        ("bigtable_tables", ro.bigtable_tables, tables, "Bigtable table"),
                                        ("secret_keys", ro.secret_keys, keys, "secret an operator uploads")):
@@ -185,7 +148,7 @@ def _unused_read_only(spec: ClusterSpec, doc: Document, found: list[Write]) -> I
                 continue
             listed = ", ".join(used) or "none"
             why = ""
-            if field == "secret_keys" and entry in secret_keys(spec):
+            if field == "secret_keys" and entry in planned:
                 why = f"bootstrap generates {entry}, so every cluster planning it writes it; "
             yield doc.problem(("read_only", field, i), f"read_only.{field}[{i}]: {entry!r} is not a {what} that this "
                                                        f"spec uses ({why}used here: {listed}; remove the entry)")

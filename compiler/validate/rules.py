@@ -67,18 +67,23 @@ class ClusterSet:
         """(namespace, Secret name) → keys an ExternalSecret puts in it (None: not knowable here)."""
         produced: dict[tuple[str, str], set[str] | None] = {}
         for es in self.of_kind("ExternalSecret"):
-            _, _, namespace, name = object_id(es)
-            target = get(es, "spec", "target", "name") or name
-            spec = es.get("spec") or {}
-            template = get(spec, "target", "template") or {}
-            if spec.get("dataFrom") or template.get("templateFrom"):
-                produced[(namespace, target)] = None
-                continue
-            keys = {str(d.get("secretKey")) for _, d in _items(spec.get("data"))}
-            keys |= set((template.get("data") or {}).keys())
+            namespace, target, keys = external_secret_target(es)
             previous = produced.get((namespace, target), set())
-            produced[(namespace, target)] = None if previous is None else previous | keys
+            produced[(namespace, target)] = None if previous is None or keys is None else previous | keys
         return produced
+
+
+def external_secret_target(es: Obj) -> tuple[str, str, set[str] | None]:
+    """(namespace, name, keys) of the Secret an ExternalSecret makes (keys None: not knowable here)."""
+    _, _, namespace, name = object_id(es)
+    target = str(get(es, "spec", "target", "name") or name)
+    spec = es.get("spec") or {}
+    template = get(spec, "target", "template") or {}
+    if spec.get("dataFrom") or template.get("templateFrom"):
+        return namespace, target, None
+    keys = {str(d.get("secretKey")) for _, d in _items(spec.get("data"))}
+    keys |= {str(k) for k in (template.get("data") or {})}
+    return namespace, target, keys
 
 
 Rule = Callable[[ClusterSet], Iterator[Finding]]
@@ -237,7 +242,7 @@ def rule_ingress_backend(cs: ClusterSet) -> Iterator[Finding]:
 
 
 @dataclass(frozen=True)
-class _Ref:
+class ConfigRef:
     path: str
     kind: str  # ConfigMap or Secret
     name: str
@@ -245,7 +250,7 @@ class _Ref:
     optional: bool
 
 
-def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
+def config_refs(template: PodTemplate) -> Iterator[ConfigRef]:
     """Every ConfigMap and Secret a pod template mounts or reads."""
     base = field_path([*template.path, "spec"])
     for i, volume in _items(template.spec.get("volumes")):
@@ -254,7 +259,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
             source = volume.get(key)
             if isinstance(source, dict):
                 keys = tuple(str(item.get("key")) for _, item in _items(source.get("items")))
-                yield _Ref(
+                yield ConfigRef(
                     f"{vpath}.{key}.{name_key}",
                     kind,
                     str(source.get(name_key)),
@@ -266,7 +271,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
                 source = src.get(key)
                 if isinstance(source, dict):
                     keys = tuple(str(item.get("key")) for _, item in _items(source.get("items")))
-                    yield _Ref(
+                    yield ConfigRef(
                         f"{vpath}.projected.sources[{j}].{key}.name",
                         kind,
                         str(source.get("name")),
@@ -278,7 +283,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
             for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
                 source = env_from.get(key)
                 if isinstance(source, dict):
-                    yield _Ref(
+                    yield ConfigRef(
                         f"{cpath}.envFrom[{i}].{key}.name",
                         kind,
                         str(source.get("name")),
@@ -289,7 +294,7 @@ def _config_refs(template: PodTemplate) -> Iterator[_Ref]:
             for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                 source = get(env, "valueFrom", key)
                 if isinstance(source, dict):
-                    yield _Ref(
+                    yield ConfigRef(
                         f"{cpath}.env[{i}].valueFrom.{key}.name",
                         kind,
                         str(source.get("name")),
@@ -303,7 +308,7 @@ def rule_config_refs(cs: ClusterSet) -> Iterator[Finding]:
     """ConfigMaps and Secrets pods use exist, with the keys used (Secrets may come from ExternalSecrets)."""
     for template in cs.pod_templates:
         namespace = object_id(template.owner)[2]
-        for ref in _config_refs(template):
+        for ref in config_refs(template):
             if ref.optional:
                 continue
             source = cs.find(ref.kind, namespace, ref.name)

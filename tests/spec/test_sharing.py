@@ -9,9 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from compiler.bootstrap.desired import desired
 from compiler.errors import UserError
 from compiler.spec.load import load_all
 from compiler.spec.sharing import _bucket_overlap, shared_data, writes
@@ -236,20 +233,3 @@ def test_pubsub_names(tmp_path: Path) -> None:
                for p in found)
     alone = list(shared_data({"minnie": (minnie.spec, minnie.doc), "fanc": (loaded["fanc"].spec, loaded["fanc"].doc)}))
     assert alone == []
-
-
-@pytest.mark.parametrize("cluster", ["global", "minnie", "fanc"])
-def test_writes_match_what_bootstrap_plans(tmp_path: Path, cluster: str) -> None:
-    """The rule lists the secrets, Pub/Sub resources, Cloud SQL instance, buckets and address bootstrap makes."""
-    spec = load_all(_envs(tmp_path))[cluster].spec
-    found = writes(spec)
-    plan = desired(spec)
-
-    def planned(*kinds: str) -> set[tuple[str, str]]:
-        return {(r.project, r.name) for r in plan if r.kind in kinds}
-
-    assert {w.key for w in found if w.kind == "secret"} == planned("secret")
-    assert {w.key for w in found if w.kind.startswith("pubsub-")} == planned("pubsub-topic", "pubsub-subscription")
-    assert {w.key for w in found if w.kind == "cloud-sql"} == planned("sql-instance")
-    assert {w.key[0] for w in found if w.kind == "bucket"} == {name for _, name in planned("bucket")}
-    assert {w.kind for w in found} >= {"cloud-sql", "secret", "static-ip"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -9,19 +10,26 @@ from typing import Any
 import pytest
 
 from compiler import catalog
-from compiler.validate.fleet import Fleet, get
+from compiler.build import compile as build_compile
+from compiler.build.argocd import ADDONS
+from compiler.render.manifests import get
+from compiler.spec.derive import secret_keys, secret_manager_name
+from compiler.validate.engine import validate_clusters
+from compiler.validate.fleet import Fleet, firstsync
 from compiler.validate.fleet.firstsync import (
     IGNORE_HEALTH,
     MADE_WITH,
     RULE,
+    WAVE,
+    ObjectResult,
+    PlanSecret,
     bring_up,
     generated_secrets,
     operator_secrets,
+    plan_secrets,
     simulate,
 )
-from tests.validate.fleet_support import before_fleet, current_fleet, findings
-
-WAVE = "argocd.argoproj.io/sync-wave"
+from tests.validate.fleet_support import REPO, before_fleet, copy_fleet, current_fleet, findings
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +285,167 @@ def test_runbook_says_what_starts_once_each_operator_secret_is_stored(now: Fleet
     assert "deployment/materialize" in by_key["cave_token"]["workloads"]
     assert any("argocd app sync cave-minnie" in item for item in step.items)
     assert any("kubectl rollout restart" in item for item in step.items)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def _annotate(obj: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    out["metadata"].setdefault("annotations", {}).update(annotations)
+    return out
+
+
+def test_unapplied_objects_with_a_health_check_count_as_missing(now: Fleet) -> None:
+    # the reviewer's repro: global's gated ExternalSecrets in wave -2: the sync fails there, auth and the other
+    # workloads are never applied, so cave-global is Missing and the app-of-apps waits at wave 1 forever
+    gated = {"cave-token", "oauth-client"}
+    objects = [_annotate(o, **{WAVE: "-2"}) if o["kind"] == "ExternalSecret" and o["metadata"]["name"] in gated
+               else o for o in now.objects["global"]]
+    edited = _with(now, "global", objects)
+    result = simulate(edited, generated_secrets(edited))
+    app = result.apps["cave-global"]
+    assert app.operation == "Failed" and app.stuck == "wave -2"
+    auth = app.find("Deployment", "auth")
+    assert auth is not None and not auth.applied and auth.counted  # ignore-healthcheck is read from the live object
+    assert app.health == "Missing" and auth in app.causes
+    assert result.root.operation == "Running" and result.root.stuck.startswith("wave 1 (cave-global is Missing")
+    assert not result.apps["cave-minnie"].reached
+    unapplied = {o.kind: o.counted for o in app.objects if not o.applied}
+    assert unapplied["Deployment"] and unapplied["Service"] and not unapplied["ConfigMap"]
+
+
+def test_never_applied_is_reported_under_the_applications_cluster(tmp_path: Path) -> None:
+    blocked = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: blocked
+  annotations: {argocd.argoproj.io/sync-wave: "-1"}
+spec:
+  selector: {matchLabels: {app: blocked}}
+  template:
+    metadata: {labels: {app: blocked}}
+    spec:
+      containers:
+      - {name: c, image: "busybox:1.36", envFrom: [{configMapRef: {name: nothing-makes-it}}]}
+"""
+
+    def edit(root: Path) -> None:
+        (root / "overlays/global/blocked.yaml").write_text(blocked)
+        kustomization = root / "overlays/global/kustomization.yaml"
+        text = kustomization.read_text()
+        kustomization.write_text(text.replace("- secrets.yaml\n", "- secrets.yaml\n- blocked.yaml\n"))
+
+    root = copy_fleet(REPO, tmp_path / "blocked", edit)
+    found = [f for f in validate_clusters(root, {"minnie": "1.31"}, use_cache=False)
+             if f.rule == RULE and f.kind == "Application"]
+    assert [(f.cluster, f.name) for f in found] == [("minnie", "cave-minnie")]
+    assert found[0].message.startswith("never applied on the first sync: the app-of-apps cave-apps failed at wave 1 "
+                                     "(cave-global is Degraded), before wave 3 of cave-minnie")
+
+
+def _auth_needs_a_configmap_nobody_makes(now: Fleet) -> Fleet:
+    objects = copy.deepcopy(now.objects["global"])
+    [auth] = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "auth"]
+    container = auth["spec"]["template"]["spec"]["containers"][0]
+    container.setdefault("envFrom", []).append({"configMapRef": {"name": "nothing-makes-it"}})
+    return _with(now, "global", objects)
+
+
+def test_a_token_whose_maker_never_runs_for_another_reason_is_no_deadlock(now: Fleet) -> None:
+    edited = _auth_needs_a_configmap_nobody_makes(now)
+    up = bring_up(edited)
+    assert set(up.never) == {"global-cave-token", "minnie-cave-token", "fanc-cave-token", "minnie-pmanagement-token"}
+    found = findings(edited, RULE)
+    assert not [f for f in found if "deadlock" in f.message], [str(f) for f in found]
+    cannot = [f for f in found if "cannot be made because it can only be made once Deployment/auth of global runs, "
+              "and Deployment/auth (wave 0) of cave-global is Degraded: waits for no object of global makes "
+              "ConfigMap nothing-makes-it" in f.message]
+    assert len(cannot) == 4
+    [auth] = [f for f in found if f.cluster == "global" and f.name == "auth"]
+    assert "never healthy" in auth.message and "ConfigMap nothing-makes-it" in auth.message
+
+
+def test_cronjob_is_healthy_once_applied_whatever_its_pods_need(now: Fleet) -> None:
+    cron = _workload("Job", "nightly", "nothing-makes-it", 0)
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": cron["metadata"],
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": cron["spec"]}}}
+    later = {"apiVersion": "v1", "kind": "Service", "metadata": _meta("after", 1), "spec": {}}
+    _, app = _run(now, "minnie", [STORE, cron, later])
+    assert app.synced and app.healthy
+    assert app.find("CronJob", "nightly").ok and app.find("Service", "after").applied
+
+
+def test_pod_needs_are_the_config_refs_of_the_validate_rules(now: Fleet) -> None:
+    # a volume's items[].key is needed too
+    web = _workload("Deployment", "web", "cave-secrets", 0)
+    web["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"] = [{"key": "slack", "path": "slack"}]
+    _, app = _run(now, "minnie", [STORE, _es("cave-secrets", ["minnie-postgres-password"], -2), web])
+    assert app.find("Deployment", "web").health == "Degraded"
+    assert "Secret cave-secrets has no key slack" in app.find("Deployment", "web").reason
+    # lookups are namespace-aware: a Secret of another namespace does not do
+    other = _es("cave-secrets", ["minnie-postgres-password"], -2)
+    other["metadata"]["namespace"] = "elsewhere"
+    _, app = _run(now, "minnie", [STORE, other, _workload("Deployment", "web", "cave-secrets", 0)])
+    assert "no object of minnie makes Secret cave-secrets" in app.find("Deployment", "web").reason
+    # the keys of an ExternalSecret are those the validate rules see (templateFrom: not knowable, so not missing)
+    es = _es("cave-secrets", ["minnie-postgres-password"], -2)
+    es["spec"]["target"]["template"] = {"templateFrom": [{"configMap": {"name": "t", "items": [{"key": "k"}]}}]}
+    _, app = _run(now, "minnie", [STORE, es, _workload("Deployment", "web", "cave-secrets", 0, key="slack")])
+    assert app.find("Deployment", "web").ok
+
+
+def test_plan_secrets_come_from_the_specs(now: Fleet) -> None:
+    assert [f.name for f in dataclasses.fields(PlanSecret)] == ["cluster", "name", "key", "operator"]
+    edited = dataclasses.replace(now)
+    edited.__dict__["plans"] = {c: [] for c in now.clusters}  # the plans' notes are not parsed any more
+    expected = {secret_manager_name(now.spec(c), k): (c, k, catalog.is_operator_secret(k))
+                for c in now.clusters for k in secret_keys(now.spec(c))}
+    assert {n: (s.cluster, s.key, s.operator) for n, s in plan_secrets(edited).items()} == expected
+
+
+def test_constants_come_from_the_build() -> None:
+    assert firstsync.WAVE is build_compile.WAVE and firstsync.IGNORE_HEALTH is build_compile.IGNORE_HEALTH
+    assert set(firstsync.ADDON_OF_KIND.values()) <= {a.name for a in ADDONS}
+
+
+def test_the_rule_simulates_each_world_once(now: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"simulate": 0, "plan_secrets": 0}
+    simulate_, plan_secrets_ = firstsync._simulate, firstsync.plan_secrets
+
+    def counted_simulate(*args: Any, **kwargs: Any) -> Any:
+        calls["simulate"] += 1
+        return simulate_(*args, **kwargs)
+
+    def counted_plan_secrets(*args: Any, **kwargs: Any) -> Any:
+        calls["plan_secrets"] += 1
+        return plan_secrets_(*args, **kwargs)
+
+    monkeypatch.setattr(firstsync, "_simulate", counted_simulate)
+    monkeypatch.setattr(firstsync, "plan_secrets", counted_plan_secrets)
+    assert findings(now, RULE) == []
+    # the bring-up rounds only: every Application is reached in round 1, so no reach_all replay
+    assert calls == {"simulate": 3, "plan_secrets": 1}
+    r = ObjectResult("c", "a", {"kind": "Job", "metadata": {"name": "n", "namespace": "ns"}}, 0, 0, False)
+    assert (r.kind, r.namespace, r.name) == ("Job", "ns", "n") and "kind" in vars(r)
+
+
+def test_a_need_reports_the_worst_of_its_makers(now: Fleet) -> None:
+    # Secret tok: an ExternalSecret of wave 1 (not applied yet) and a Secret of wave -1 without the key
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("tok", -1), "data": {"other": ""}}
+    later = {"apiVersion": "v1", "kind": "Service", "metadata": _meta("after", 2), "spec": {}}
+    objects = [STORE, _es("tok", ["minnie-postgres-password"], 1), secret,
+               _workload("Deployment", "web", "tok", 0, key="k"), later]
+    _, app = _run(now, "minnie", objects)
+    web = app.find("Deployment", "web")
+    assert web.health == "Degraded" and "Secret tok has no key k (Secret/tok (wave -1) gives other)" in web.reason
+
+
+def test_the_root_waits_for_its_last_application_wave_when_other_objects_come_later(now: Fleet) -> None:
+    gated = [STORE, _es("token", ["minnie-cave-token"], 0)]  # counted: cave-minnie is Degraded
+    edited = _with(now, "minnie", gated)
+    assert simulate(edited, generated_secrets(edited)).root.synced  # wave 3 is the root's last: not waited for
+    late = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {**_meta("late", 9), "namespace": "argocd"}}
+    edited = dataclasses.replace(edited, argocd=[*edited.argocd, late])
+    result = simulate(edited, generated_secrets(edited))
+    assert result.root.operation == "Failed" and result.root.stuck == "wave 3 (cave-minnie is Degraded)"

@@ -108,3 +108,16 @@ def test_workload_identity_binding_removed_is_reported(now: Fleet) -> None:
                                            f"roles/iam.workloadIdentityUser:{wi}"), RULE)
     [f] = found
     assert f.name == "proxy" and "roles/iam.workloadIdentityUser" in f.message and wi in f.message
+
+
+def test_service_account_must_be_in_the_workload_namespace(now: Fleet) -> None:
+    """A ServiceAccount of the same name in another namespace is not the one the pods run as."""
+    fleet = copy.copy(now)
+    objects = [copy.deepcopy(o) if o.get("kind") == "ServiceAccount" and o["metadata"]["name"] == "proxy" else o
+               for o in now.objects["fanc"]]
+    [account] = [o for o in objects if o.get("kind") == "ServiceAccount" and o["metadata"]["name"] == "proxy"]
+    account["metadata"]["namespace"] = "elsewhere"
+    fleet.objects = {**now.objects, "fanc": objects}
+    found = findings(fleet, RULE)
+    assert [(f.cluster, f.name) for f in found] == [("fanc", "proxy")]
+    assert "'proxy', which the cluster does not have" in found[0].message

@@ -216,3 +216,16 @@ def test_bootstrap_offline_cli_shows_the_adapter_and_writers() -> None:
 def test_global_cluster_gets_no_adapter_account() -> None:
     spec = load_environments(REPO)["global"]
     assert not any("daf-metrics-" in r.name for r in desired(spec))
+
+
+def test_writer_service_account_in_another_namespace_is_no_identity(tmp_path: Path) -> None:
+    fleet = current_fleet(tmp_path)
+    objects = [dict(o, metadata={**o["metadata"], "namespace": "elsewhere"})
+               if o.get("kind") == "ServiceAccount" and o["metadata"]["name"] == "tourguide" else o
+               for o in fleet.objects["minnie"]]
+    assert objects != fleet.objects["minnie"]
+    fleet.objects = {**fleet.objects, "minnie": objects}
+    found = findings(fleet, RULE)
+    assert _names(found, "Deployment", "runs as Kubernetes ServiceAccount 'tourguide', which has no Google") == {
+        "tourguide"}
+    assert _names(found, "HorizontalPodAutoscaler", "cannot write it usably") == {"tourguide-scaler"}

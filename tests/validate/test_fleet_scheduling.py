@@ -10,17 +10,20 @@ import pytest
 
 from compiler.bootstrap.model import Resource
 from compiler.main import main
-from compiler.validate.fleet.charts import GKE_SYSTEM_PODS, addon_pods
+from compiler.validate.fleet.charts import GKE_SYSTEM_PODS, addon_pods, application_values
 from compiler.validate.fleet.scheduling import (
     MIB,
     Machine,
     Pool,
+    Verdict,
+    _workload_message,
     allocatable,
     machine,
     misfits,
     pod_request,
     pool_of,
     quantity,
+    verdict,
     why_not,
 )
 from tests.validate.fleet_support import REPO, before_fleet, current_fleet, findings
@@ -300,3 +303,61 @@ def test_redis_standalone_has_one_pod_with_the_values_requests() -> None:
     assert pods is not None
     assert [(p.name, p.kind, dict(p.requests)) for p in pods] == [
         ("redis-master", "StatefulSet", {"cpu": "100m", "memory": "850Mi"})]
+
+
+# --------------------------------------------------------------------------- DaemonSets and add-on overlays
+
+
+def test_daemonset_runs_on_every_pool_it_admits() -> None:
+    core, standard = node_pool("core-pool", "e2-small", tainted=False), node_pool("standard-pool", "t2d-standard-4")
+    # tolerates nothing: no pod anywhere but core-pool, where it fits
+    assert verdict("DaemonSet", pod(), [core, standard]) is None
+    # tolerates standard-pool too and fits it, but its requests exceed e2-small: core-pool's pods stay Pending,
+    # though a Deployment of the same pods would run on standard-pool
+    big = pod(cpu="1500m", tolerations=[toleration()])
+    assert verdict("Deployment", big, [core, standard]) is None
+    found = verdict("DaemonSet", big, [core, standard])
+    assert found == Verdict(False, {"core-pool": ["requests cpu 1500m > allocatable 940m of e2-small"]})
+    message = _workload_message({"kind": "DaemonSet", "metadata": {"name": "agent"}}, found)
+    assert message.startswith("DaemonSet agent's pods on core-pool would stay Pending: core-pool: requests cpu")
+    # admitted by no pool: it runs nowhere (Healthy with 0 pods), not Pending
+    nowhere = verdict("DaemonSet", pod(nodeSelector={"disk": "ssd"}), [core, standard])
+    assert nowhere is not None and nowhere.nowhere
+    message = _workload_message({"kind": "DaemonSet", "metadata": {"name": "agent"}}, nowhere)
+    assert message.startswith("DaemonSet agent runs on no node pool: core-pool: nodeSelector disk=ssd")
+    assert "Healthy with 0 pods" in message and "Pending" not in message
+
+
+def test_before_konnectivity_agent_runs_nowhere(tmp_path: Path) -> None:
+    found = findings(before_fleet(tmp_path), RULE)
+    [agent] = [f for f in found if "konnectivity-agent" in f.message]
+    assert agent.message.startswith("GKE's konnectivity-agent (DaemonSet kube-system/konnectivity-agent) runs on "
+                                    "no node pool: ")
+    assert "Healthy with 0 pods" in agent.message and "Pending" not in agent.message
+
+
+def test_metrics_adapter_overlay_pods_are_checked(tmp_path: Path) -> None:
+    def edit(root: Path) -> None:
+        deployment = root / "base" / "addons" / "custom-metrics-stackdriver-adapter" / "deployment.yaml"
+        text = deployment.read_text()
+        assert text.count("cpu: 250m") == 2
+        deployment.write_text(text.replace("cpu: 250m", "cpu: 64"))
+
+    fleet = current_fleet(tmp_path, edit)
+    assert {c: sorted(o["kind"] for o in objects if o["kind"] == "Deployment")
+            for c, objects in fleet.addon_objects.items()} == {"fanc": ["Deployment"], "minnie": ["Deployment"]}
+    found = findings(fleet, RULE)
+    assert [(f.cluster, f.kind, f.name) for f in found] == [
+        ("fanc", "Deployment", "custom-metrics-stackdriver-adapter"),
+        ("minnie", "Deployment", "custom-metrics-stackdriver-adapter")]
+    assert "(add-on overlays/argocd/addons/fanc/custom-metrics)" in found[0].message
+    assert "requests cpu 64000m > allocatable" in found[0].message
+
+
+def test_valuesobject_replaces_values() -> None:
+    """Argo CD gives the chart valuesObject when it is set and ignores values (ApplicationSourceHelm.ValuesYAML)."""
+    app = application("ingress-nginx", {"controller": {"tolerations": [toleration()]}},
+                      text="controller:\n  nodeSelector: {disk: ssd}\n")
+    assert application_values(app) == {"controller": {"tolerations": [toleration()]}}
+    pods = addon_pods(app)
+    assert pods is not None and pods[0].node_selector == {"kubernetes.io/os": "linux"}

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.bootstrap.desired import desired
 from compiler.bootstrap.model import Resource
+from compiler.render.manifests import get, object_id
 from compiler.spec.load import Loaded
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster
+from compiler.spec.model import ClusterSpec
 from compiler.spec.settings import LoadedSettings
 from compiler.spec.yamlio import Loc
 from compiler.validate.model import Finding, Obj
+from compiler.validate.rules import ClusterSet
 
 FleetRule = Callable[["Fleet"], Iterator[Finding]]
 FLEET_RULES: dict[str, FleetRule] = {}
@@ -49,6 +51,9 @@ class Fleet:
     settings: LoadedSettings | None  # gitops.yaml, when the repository has one
     objects: dict[str, list[Obj]]  # cluster -> its rendered overlay
     argocd: list[Obj]  # the rendered overlays/argocd (empty without gitops.yaml)
+    # cluster -> what its add-on Applications with a repository path install (the metrics adapter's overlay
+    # overlays/argocd/addons/<cluster>/custom-metrics), rendered; Helm-chart add-ons: validate/fleet/charts.py
+    addon_objects: dict[str, list[Obj]] = field(default_factory=dict)
 
     def spec(self, cluster: str) -> ClusterSpec:
         return self.loaded[cluster].spec
@@ -57,11 +62,11 @@ class Fleet:
     def clusters(self) -> list[str]:
         return sorted(self.loaded)
 
-    def locals(self) -> list[str]:
-        return [c for c in self.clusters if isinstance(self.spec(c), LocalCluster)]
-
-    def globals(self) -> list[str]:
-        return [c for c in self.clusters if isinstance(self.spec(c), GlobalCluster)]
+    def views(self) -> Iterator[ClusterView]:
+        """Every cluster's rendered objects with its spec and plan, in cluster order."""
+        for cluster in self.clusters:
+            yield ClusterView(cluster, self.spec(cluster), ClusterSet(cluster, self.objects.get(cluster, [])),
+                              self.plans[cluster])
 
     @functools.cached_property
     def plans(self) -> dict[str, list[Resource]]:
@@ -82,13 +87,51 @@ class Fleet:
         return [o for o in self.argocd if o.get("kind") == kind]
 
 
+@dataclass
+class ClusterView:
+    """One cluster of the fleet as the rules over its pods read it: spec, rendered objects, bootstrap plan."""
+
+    cluster: str
+    spec: ClusterSpec
+    objects: ClusterSet
+    plan: list[Resource]
+
+    def namespace(self, obj: Obj) -> str:
+        """The namespace an object is applied in: its own, else its Argo CD Application's destination."""
+        return object_id(obj)[2] or self.spec.argocd.namespace
+
+    @functools.cached_property
+    def _accounts(self) -> dict[tuple[str, str], Obj]:
+        return {(self.namespace(o), object_id(o)[3]): o for o in self.objects.of_kind("ServiceAccount")}
+
+    def service_account(self, owner: Obj, pod: Obj) -> tuple[str, Obj | None]:
+        """The Kubernetes ServiceAccount pod spec `pod` of workload `owner` runs as: its name, and the object in
+        the workload's namespace (None when the cluster has none)."""
+        name = str(pod.get("serviceAccountName") or "default")
+        return name, self._accounts.get((self.namespace(owner), name))
+
+
+def addon_paths(argocd: list[Obj]) -> dict[str, list[str]]:
+    """cluster -> the repository paths under overlays/argocd/ its add-on Applications sync (not charts)."""
+    from compiler.paths import ARGOCD_DIR, OVERLAYS
+
+    out: dict[str, list[str]] = {}
+    for app in argocd:
+        path = get(app, "spec", "source", "path")
+        cluster = get(app, "metadata", "labels", "cave.io/cluster")
+        if (app.get("kind") == "Application" and isinstance(path, str) and isinstance(cluster, str)
+                and path.startswith(f"{OVERLAYS}/{ARGOCD_DIR}/")):
+            out.setdefault(cluster, []).append(path)
+    return {c: sorted(paths) for c, paths in sorted(out.items())}
+
+
 def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
     """The whole fleet of the repository at `root`: specs, settings, every rendered overlay (cached)."""
     from compiler.paths import ARGOCD_DIR, OVERLAYS
     from compiler.render import kustomize
     from compiler.render.cache import default_cache
     from compiler.render.hashing import InputHasher
-    from compiler.render.jobs import make_job, render_clusters, render_jobs
+    from compiler.render.jobs import RenderJob, make_job, render_clusters, render_jobs
     from compiler.render.sources import list_clusters, worktree_source
     from compiler.spec.load import load_all
     from compiler.spec.settings import load_settings
@@ -97,11 +140,19 @@ def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
     settings = load_settings(root)
     rendered = render_clusters(root, [c for c in list_clusters(root) if c in loaded], use_cache=use_cache)
     argocd: list[Obj] = []
+    addon_objects: dict[str, list[Obj]] = {}
     argocd_dir = root / OVERLAYS / ARGOCD_DIR
     if settings is not None and argocd_dir.is_dir():
         tool = kustomize.find(root)
-        job = make_job(InputHasher(worktree_source(root.absolute())), f"{OVERLAYS}/{ARGOCD_DIR}",
-                       f"{OVERLAYS}/{ARGOCD_DIR}", argocd_dir.absolute(), tool.version)
-        [out] = render_jobs([job], tool, default_cache(root) if use_cache else None)
+        hasher = InputHasher(worktree_source(root.absolute()))
+        cache = default_cache(root) if use_cache else None
+
+        def job(path: str) -> RenderJob:
+            return make_job(hasher, path, path, (root / path).absolute(), tool.version)
+
+        [out] = render_jobs([job(f"{OVERLAYS}/{ARGOCD_DIR}")], tool, cache)
         argocd = list(out.objects)
-    return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd)
+        paths = {c: [p for p in ps if (root / p).is_dir()] for c, ps in addon_paths(argocd).items() if c in loaded}
+        by_path = {r.label: r for r in render_jobs([job(p) for ps in paths.values() for p in ps], tool, cache)}
+        addon_objects = {c: [o for p in ps for o in by_path[p].objects] for c, ps in paths.items()}
+    return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd, addon_objects)

@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from compiler.render.manifests import get
 from compiler.validate.model import Obj
 
 LINUX = {"kubernetes.io/os": "linux"}
@@ -90,26 +91,18 @@ def helm_merge(base: Any, override: Any) -> Any:
 
 
 def application_values(app: Obj) -> dict[str, Any]:
-    """The Helm values an Argo CD Application gives its chart: `helm.values` (YAML text), then `valuesObject`."""
-    helm = _at(app, "spec.source.helm")
+    """The Helm values an Argo CD Application gives its chart: `helm.valuesObject` when it is set, else
+    `helm.values` (YAML text). Argo CD uses one or the other, never both (ApplicationSourceHelm.ValuesYAML).
+    `helm.parameters` (--set) and `helm.valueFiles` are not read: the generated Applications use neither."""
+    helm = get(app, "spec", "source", "helm")
     if not isinstance(helm, dict):
         return {}
-    out: dict[str, Any] = {}
-    text = helm.get("values")
-    if isinstance(text, str) and text.strip():
-        loaded = yaml.safe_load(text)
-        if isinstance(loaded, dict):
-            out = loaded
     obj = helm.get("valuesObject")
-    if isinstance(obj, dict):
-        out = helm_merge(out, obj)
-    return out
-
-
-def _at(values: Any, dotted: str) -> Any:
-    for key in dotted.split(".") if dotted else []:
-        values = values.get(key) if isinstance(values, dict) else None
-    return values
+    if obj is not None:
+        return copy.deepcopy(obj) if isinstance(obj, dict) else {}
+    text = helm.get("values")
+    loaded = yaml.safe_load(text) if isinstance(text, str) and text.strip() else None
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _map(value: Any) -> dict[str, Any]:
@@ -120,8 +113,8 @@ def _list(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(t for t in value if isinstance(t, dict)) if isinstance(value, list) else ()
 
 
-def _requests(values: Any, resources: str) -> dict[str, str]:
-    requests = _at(values, f"{resources}.requests") if resources else None
+def _requests(values: Any, resources: Path) -> dict[str, str]:
+    requests = get(values, *resources, "requests")
     return {str(k): str(v) for k, v in sorted(requests.items()) if v is not None} if isinstance(requests, dict) else {}
 
 
@@ -136,27 +129,33 @@ def _first_set(*candidates: Any) -> Any:
 # --------------------------------------------------------------------------- the charts
 
 
+Path = tuple[str, ...]  # a path into the values
+
+
+def _path(dotted: str) -> Path:
+    return tuple(dotted.split(".")) if dotted else ()
+
+
 @dataclass(frozen=True)
 class _Pod:
     component: str
     suffix: str  # appended to the release's full name
     kind: str
-    prefix: str  # value path holding nodeSelector/tolerations/affinity ("" = top level)
-    resources: str  # value path of `resources`
+    prefix: str  # dotted value path holding nodeSelector/tolerations/affinity ("" = top level)
+    resources: str  # dotted value path of `resources`
     hook: str | None = None
-    placement: str | None = None  # value path of nodeSelector/tolerations when it differs from `prefix`
 
 
 def _pod(chart: str, release: str, namespace: str, values: dict[str, Any], spec: _Pod,
          fallback: str | None = None, fallback_keys: tuple[str, ...] = ()) -> AddonPod:
     """The pod `spec` describes, its placement read from `values`; `fallback` names the chart's global values
     used for `fallback_keys` when the pod's own value is empty."""
-    where = spec.placement if spec.placement is not None else spec.prefix
+    where = _path(spec.prefix)
 
     def value(key: str) -> Any:
-        own = _at(values, f"{where}.{key}" if where else key)
+        own = get(values, *where, key)
         if fallback is not None and key in fallback_keys:
-            return _first_set(own, _at(values, f"{fallback}.{key}"))
+            return _first_set(own, get(values, fallback, key))
         return own
 
     full = release if chart in release else f"{release}-{chart}"
@@ -164,7 +163,7 @@ def _pod(chart: str, release: str, namespace: str, values: dict[str, Any], spec:
         source=chart, component=spec.component, name=f"{full}{spec.suffix}", kind=spec.kind, namespace=namespace,
         hook=spec.hook, node_selector={str(k): str(v) for k, v in _map(value("nodeSelector")).items()},
         tolerations=_list(value("tolerations")), affinity=_map(value("affinity")),
-        requests=_requests(values, spec.resources), values=where,
+        requests=_requests(values, _path(spec.resources)), values=spec.prefix,
     )
 
 
@@ -186,19 +185,20 @@ INGRESS_NGINX_DEFAULTS: dict[str, Any] = {
 def _ingress_nginx(release: str, namespace: str, user: dict[str, Any]) -> list[AddonPod]:
     v = helm_merge(INGRESS_NGINX_DEFAULTS, user)
     pods: list[_Pod] = []
-    kind = str(_at(v, "controller.kind") or "Deployment")
+    kind = str(get(v, "controller", "kind") or "Deployment")
     if kind in ("Deployment", "Both"):
         pods.append(_Pod("controller", "-controller", "Deployment", "controller", "controller.resources"))
     if kind in ("DaemonSet", "Both"):
         pods.append(_Pod("controller", "-controller", "DaemonSet", "controller", "controller.resources"))
     hooks = "controller.admissionWebhooks"
-    if (_at(v, f"{hooks}.enabled") and _at(v, f"{hooks}.patch.enabled")
-            and not _at(v, f"{hooks}.certManager.enabled")):
+    webhooks = get(v, *_path(hooks))
+    if (get(webhooks, "enabled") and get(webhooks, "patch", "enabled")
+            and not get(webhooks, "certManager", "enabled")):
         pods.append(_Pod("admission-create", "-admission-create", "Job", f"{hooks}.patch",
                          f"{hooks}.createSecretJob.resources", hook="PreSync"))
         pods.append(_Pod("admission-patch", "-admission-patch", "Job", f"{hooks}.patch",
                          f"{hooks}.patchWebhookJob.resources", hook="PostSync"))
-    if _at(v, "defaultBackend.enabled"):
+    if get(v, "defaultBackend", "enabled"):
         pods.append(_Pod("default-backend", "-defaultbackend", "Deployment", "defaultBackend",
                          "defaultBackend.resources"))
     return [_pod("ingress-nginx", release, namespace, v, p) for p in pods]
@@ -218,9 +218,9 @@ def _cert_manager(release: str, namespace: str, user: dict[str, Any]) -> list[Ad
     v = helm_merge(CERT_MANAGER_DEFAULTS, user)
     pods = [_Pod("controller", "", "Deployment", "", "resources"),
             _Pod("webhook", "-webhook", "Deployment", "webhook", "webhook.resources")]
-    if _at(v, "cainjector.enabled"):
+    if get(v, "cainjector", "enabled"):
         pods.append(_Pod("cainjector", "-cainjector", "Deployment", "cainjector", "cainjector.resources"))
-    if _at(v, "startupapicheck.enabled"):
+    if get(v, "startupapicheck", "enabled"):
         pods.append(_Pod("startupapicheck", "-startupapicheck", "Job", "startupapicheck",
                          "startupapicheck.resources", hook="PostSync"))
     return [_pod("cert-manager", release, namespace, v, p, "global", ("nodeSelector",)) for p in pods]
@@ -238,11 +238,11 @@ EXTERNAL_SECRETS_DEFAULTS: dict[str, Any] = {
 def _external_secrets(release: str, namespace: str, user: dict[str, Any]) -> list[AddonPod]:
     v = helm_merge(EXTERNAL_SECRETS_DEFAULTS, user)
     pods = []
-    if _at(v, "createOperator"):
+    if get(v, "createOperator"):
         pods.append(_Pod("controller", "", "Deployment", "", "resources"))
-    if _at(v, "webhook.create"):
+    if get(v, "webhook", "create"):
         pods.append(_Pod("webhook", "-webhook", "Deployment", "webhook", "webhook.resources"))
-    if _at(v, "certController.create") and not _at(v, "webhook.certManager.enabled"):
+    if get(v, "certController", "create") and not get(v, "webhook", "certManager", "enabled"):
         pods.append(_Pod("cert-controller", "-cert-controller", "Deployment", "certController",
                          "certController.resources"))
     keys = ("nodeSelector", "tolerations", "affinity")
@@ -259,7 +259,7 @@ REDIS_DEFAULTS: dict[str, Any] = {
 def _redis(release: str, namespace: str, user: dict[str, Any]) -> list[AddonPod]:
     v = helm_merge(REDIS_DEFAULTS, user)
     pods = [_Pod("master", "-master", "StatefulSet", "master", "master.resources")]
-    if _at(v, "architecture") == "replication":
+    if get(v, "architecture") == "replication":
         pods.append(_Pod("replica", "-replicas", "StatefulSet", "replica", "replica.resources"))
     return [_pod("redis", release, namespace, v, p) for p in pods]
 
@@ -274,12 +274,12 @@ CHARTS: dict[str, Callable[[str, str, dict[str, Any]], list[AddonPod]]] = {
 
 def addon_pods(app: Obj) -> list[AddonPod] | None:
     """The pod templates of an add-on Application's chart with its values; None for a chart not catalogued."""
-    chart = _at(app, "spec.source.chart")
+    chart = get(app, "spec", "source", "chart")
     pods_of = CHARTS.get(str(chart))
     if pods_of is None:
         return None
-    release = _at(app, "spec.source.helm.releaseName") or _at(app, "metadata.name") or chart
-    namespace = _at(app, "spec.destination.namespace") or "default"
+    release = get(app, "spec", "source", "helm", "releaseName") or get(app, "metadata", "name") or chart
+    namespace = get(app, "spec", "destination", "namespace") or "default"
     return pods_of(str(release), str(namespace), application_values(app))
 
 

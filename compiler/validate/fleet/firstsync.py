@@ -9,15 +9,18 @@ The model replays what Argo CD does (facts: gitops-engine `pkg/sync`, `pkg/healt
 - The last wave of the last phase is not waited for when it holds no hook: the operation succeeds once it is
   applied. Hooks are always waited for.
 - An Application's health (the root reads it through the health Lua of overlays/argocd) is the worst health of
-  its live resources, skipping hooks, resources without a health check, resources not applied yet (Missing) and
-  resources annotated `argocd.argoproj.io/ignore-healthcheck: "true"`.
+  its resources (controller/health.go setApplicationHealth), skipping hooks, resources without a health check
+  and live resources annotated `argocd.argoproj.io/ignore-healthcheck: "true"`. A resource not applied yet whose
+  kind has a health check (HEALTH_KINDS) counts as Missing: the annotation is read from the live object only.
 - Health per kind, given the Secret Manager secrets that have a version (the "world"): an ExternalSecret is
   Ready when its store is and every remote key it reads has a version (Degraded otherwise), and then makes its
   target Secret; a workload is Healthy when every Secret, ConfigMap and ServiceAccount its pods need exists (a
   Deployment whose pods cannot start turns Degraded at progressDeadlineSeconds, a Job or StatefulSet stays
-  Progressing); a Certificate is Ready when its Issuer is; an Issuer, ClusterSecretStore or Ingress needs its
+  Progressing); a CronJob is Healthy once applied (argo-cd's CronJob Lua: Degraded only after an earlier success);
+  a Certificate is Ready when its Issuer is; an Issuer, ClusterSecretStore or Ingress needs its
   add-on (cert-manager, external-secrets, ingress-nginx) synced; an HPA is Healthy when its target is (without
-  pods it reports FailedGetResourceMetric: Degraded); ConfigMap, Secret, Service, RBAC: no health. Add-on
+  pods it reports FailedGetResourceMetric: Degraded); Service and the other kinds of HEALTH_KINDS are Healthy once
+  applied; ConfigMap, Secret, RBAC and the rest: no health. Add-on
   Applications (charts, not rendered here) count as Healthy once applied.
 
 The world starts with the secrets `bootstrap --apply` generates (plan rows `value: generate`). An operator adds
@@ -25,12 +28,14 @@ the others (rows `value: operator`) as soon as they can be made: the OAuth clien
 a CAVE token only once the global `auth` runs (its admin UI makes it). `bring_up` repeats the simulation, adding
 every secret that can be made, until nothing changes. Findings:
 - deadlock: a secret that can never be made, because what makes it waits (through the waves) on that secret;
+- a secret that cannot be made because what makes it never runs for another reason (reported with that reason);
 - an operator step blocks other objects: with only the generated secrets, an object waiting for an operator
   secret stops an Application's sync (later waves never applied) or keeps an Application that the app-of-apps
   waits for from being Healthy;
 - never healthy: once every secret that can be made exists, an object or Application still does not come up.
 
-`simulate(fleet, existing_secrets)` is the model for one world; the bring-up test calls it.
+`simulate(fleet, existing_secrets)` is the model for one world; the bring-up test calls it. What does not depend
+on the world (plans, pod needs, who makes each Secret) is computed once per run (`_Context`).
 """
 
 from __future__ import annotations
@@ -38,20 +43,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from compiler import catalog
-from compiler.render.manifests import get
+from compiler.build.argocd import ADDONS
+from compiler.build.compile import IGNORE_HEALTH, WAVE
+from compiler.render.manifests import field_path, get, object_id
+from compiler.spec.derive import secret_keys, secret_manager_name
 from compiler.spec.fleet import serving_global
 from compiler.validate.fleet import Fleet, fleet_rule
 from compiler.validate.model import Finding, Obj, object_finding
+from compiler.validate.rules import ClusterSet, config_refs, external_secret_target
+from compiler.validate.schemas import POD_TEMPLATE_PATHS
 
 RULE = "first-sync"
-WAVE = "argocd.argoproj.io/sync-wave"
 HOOK = "argocd.argoproj.io/hook"
 HELM_HOOK = "helm.sh/hook"
 HELM_WEIGHT = "helm.sh/hook-weight"
-IGNORE_HEALTH = "argocd.argoproj.io/ignore-healthcheck"
 PHASES = {"PreSync": -1, "Sync": 0, "PostSync": 1}
 PHASE_NAMES = {v: k for k, v in PHASES.items()}
 HELM_PHASES = {"pre-install": "PreSync", "pre-upgrade": "PreSync", "post-install": "PostSync",
@@ -63,16 +70,21 @@ WAITED = ("Progressing", "Missing", "Suspended", "Unknown")
 # makes it (catalog.AUTH_TOKENS, created in the global auth admin UI). The others (OAuth client, Slack
 # token) are made outside the fleet, so the operator can add them at any time.
 MADE_WITH: dict[str, tuple[str, str]] = dict.fromkeys(sorted(catalog.AUTH_TOKENS), ("Deployment", "auth"))
-ADDON_OF_KIND = {"ClusterSecretStore": "external-secrets", "SecretStore": "external-secrets",
-                 "ExternalSecret": "external-secrets", "Issuer": "cert-manager", "ClusterIssuer": "cert-manager",
-                 "Certificate": "cert-manager", "Ingress": "ingress-nginx"}
-POD_SPEC = {"Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
-            "DaemonSet": ("spec", "template", "spec"), "ReplicaSet": ("spec", "template", "spec"),
-            "Job": ("spec", "template", "spec"), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-            "Pod": ("spec",)}
-NO_HEALTH = ("ConfigMap", "Secret", "ServiceAccount", "Service", "Role", "RoleBinding", "ClusterRole",
-             "ClusterRoleBinding", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "AppProject",
-             "CustomResourceDefinition", "IngressClass", "PriorityClass", "ResourceQuota", "LimitRange")
+_ADDON_NAMES = {a.key: a.name for a in ADDONS}  # the add-on Applications carry cave.io/component: <name>
+ADDON_OF_KIND = {
+    **dict.fromkeys(("ClusterSecretStore", "SecretStore", "ExternalSecret"), _ADDON_NAMES["external_secrets"]),
+    **dict.fromkeys(("Issuer", "ClusterIssuer", "Certificate"), _ADDON_NAMES["cert_manager"]),
+    "Ingress": _ADDON_NAMES["ingress_nginx"],
+}
+# Kinds with a health check: gitops-engine's built-in Go checks, and the Lua of argo-cd resource_customizations
+# (plus the project's own for Application, overlays/argocd/argocd-cm.yaml). Any other kind has no health.
+HEALTH_KINDS = frozenset({
+    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "Service", "Ingress",
+    "PersistentVolumeClaim", "HorizontalPodAutoscaler", "APIService", "Workflow",
+    "ExternalSecret", "SecretStore", "ClusterSecretStore", "Certificate", "Issuer", "ClusterIssuer", "CronJob",
+    "Application",
+})
+CLUSTER_KINDS = ("ClusterSecretStore", "ClusterIssuer")  # cluster-scoped kinds the health checks refer to
 ROOT_PATH = "overlays/argocd"
 
 
@@ -93,20 +105,25 @@ class ObjectResult:
     health: str = "Missing"  # one of ORDER, or "none" (no health check)
     reason: str = ""  # why it is not Healthy: a chain of causes, "a ← b ← c"
     waits: frozenset[str] = frozenset()  # Secret Manager secrets without a version at the end of the chain
+    kind: str = field(init=False)
+    namespace: str = field(init=False)
+    name: str = field(init=False)
 
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind", ""))
-
-    @property
-    def name(self) -> str:
-        return str(get(self.obj, "metadata", "name") or "")
+    def __post_init__(self) -> None:
+        _, self.kind, self.namespace, self.name = object_id(self.obj)
 
     @property
     def counted(self) -> bool:
-        """Part of its Application's health (argo-cd controller/health.go)."""
-        ignored = (get(self.obj, "metadata", "annotations") or {}).get(IGNORE_HEALTH) == "true"
-        return self.applied and not self.hook and not ignored and self.health != "none"
+        """Part of its Application's health (argo-cd controller/health.go setApplicationHealth): a hook never; an
+        object not applied yet as Missing when its kind has a health check (the ignore-healthcheck annotation is
+        read from the live object only; a Missing child Application is skipped); a live object unless it is
+        annotated ignore-healthcheck or has no health check."""
+        if self.hook:
+            return False
+        if not self.applied:
+            return self.kind in HEALTH_KINDS and self.kind != "Application"
+        ignored = _annotations(self.obj).get(IGNORE_HEALTH) == "true"
+        return not ignored and self.health != "none"
 
     @property
     def ok(self) -> bool:
@@ -134,6 +151,7 @@ class AppResult:
     health: str = "Missing"
     causes: list[ObjectResult] = field(default_factory=list)  # the counted objects that make it not Healthy
     objects: list[ObjectResult] = field(default_factory=list)
+    by_obj: dict[int, list[ObjectResult]] = field(default_factory=dict)  # id(object) -> its tasks
 
     @property
     def synced(self) -> bool:
@@ -142,6 +160,17 @@ class AppResult:
     @property
     def healthy(self) -> bool:
         return self.health == "Healthy"
+
+    def set_objects(self, objects: list[ObjectResult]) -> None:
+        self.objects = objects
+        self.by_obj = {}
+        for r in objects:
+            self.by_obj.setdefault(id(r.obj), []).append(r)
+
+    def results_of(self, obj: Obj | None) -> list[ObjectResult]:
+        """The tasks `obj` (an object of this Application's cluster) becomes, applied ones first."""
+        found = self.by_obj.get(id(obj), []) if obj is not None else []
+        return sorted(found, key=lambda r: not r.applied)
 
     def find(self, kind: str, name: str) -> ObjectResult | None:
         return next((o for o in self.objects if o.kind == kind and o.name == name), None)
@@ -178,6 +207,10 @@ class SyncResult:
         return [o for o in self.objects() if not o.ok]
 
     @property
+    def all_reached(self) -> bool:
+        return all(a.reached for a in self.apps.values())
+
+    @property
     def everything_healthy(self) -> bool:
         return (self.root.synced and all(a.reached and a.synced and a.healthy for a in self.apps.values())
                 and not self.not_ok())
@@ -192,30 +225,35 @@ class PlanSecret:
     name: str  # Secret Manager secret id
     key: str  # the spec's `secrets:` key
     operator: bool  # only an operator can store its value
-    hint: str
 
 
 def plan_secrets(fleet: Fleet) -> dict[str, PlanSecret]:
     """Secret Manager secret name -> what the bootstrap plans say of it (generated, or made by an operator)."""
     out: dict[str, PlanSecret] = {}
     for cluster in fleet.clusters:
-        for res in fleet.plans[cluster]:
-            if res.kind != "secret" or res.owner:
-                continue
-            key = res.note.split()[0].removeprefix("secrets.") if res.note else ""
-            out[res.name] = PlanSecret(cluster, res.name, key, res.params.get("value") == "operator",
-                                       str(res.params.get("hint", "")))
+        spec = fleet.spec(cluster)
+        for key in secret_keys(spec):
+            name = secret_manager_name(spec, key)
+            out[name] = PlanSecret(cluster, name, key, catalog.is_operator_secret(key))
     return out
+
+
+def _generated(secrets: dict[str, PlanSecret]) -> frozenset[str]:
+    return frozenset(n for n, s in secrets.items() if not s.operator)
+
+
+def _operator(secrets: dict[str, PlanSecret]) -> frozenset[str]:
+    return frozenset(n for n, s in secrets.items() if s.operator)
 
 
 def generated_secrets(fleet: Fleet) -> frozenset[str]:
     """The secrets that have a version once `bootstrap --apply` ran: the world of the first sync."""
-    return frozenset(n for n, s in plan_secrets(fleet).items() if not s.operator)
+    return _generated(plan_secrets(fleet))
 
 
 def operator_secrets(fleet: Fleet) -> frozenset[str]:
     """The secrets only an operator can store (the runbook names them)."""
-    return frozenset(n for n, s in plan_secrets(fleet).items() if s.operator)
+    return _operator(plan_secrets(fleet))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -256,65 +294,79 @@ def _remote_name(key: str) -> str:
 class Need:
     kind: str  # Secret, ConfigMap, ServiceAccount
     name: str
-    key: str | None
+    keys: tuple[str, ...]  # the keys it reads (env keyRefs, volume items); () for the whole object
     path: str
 
 
-def pod_needs(obj: Obj) -> list[Need]:
-    """The Secrets, ConfigMaps and ServiceAccount a workload's pods cannot start without (optional refs skipped)."""
-    spec = get(obj, *POD_SPEC.get(str(obj.get("kind")), ("-",)))
-    if not isinstance(spec, dict):
-        return []
-    needs: list[Need] = []
+Made = tuple[Obj, frozenset[str] | None]  # an object that makes a Secret/ConfigMap/ServiceAccount, and its keys
 
-    def add(kind: str, ref: Any, name_key: str, path: str, key: Any = None) -> None:
-        if isinstance(ref, dict) and not ref.get("optional") and isinstance(ref.get(name_key), str):
-            needs.append(Need(kind, ref[name_key], key if isinstance(key, str) else None, path))
 
-    for i, vol in enumerate(spec.get("volumes") or []):
-        add("Secret", vol.get("secret"), "secretName", f"volumes[{i}].secret")
-        add("ConfigMap", vol.get("configMap"), "name", f"volumes[{i}].configMap")
-        for j, src in enumerate(get(vol, "projected", "sources") or []):
-            add("Secret", src.get("secret"), "name", f"volumes[{i}].projected.sources[{j}].secret")
-            add("ConfigMap", src.get("configMap"), "name", f"volumes[{i}].projected.sources[{j}].configMap")
-    for group in ("initContainers", "containers"):
-        for i, c in enumerate(spec.get(group) or []):
-            for j, src in enumerate(c.get("envFrom") or []):
-                add("Secret", src.get("secretRef"), "name", f"{group}[{i}].envFrom[{j}].secretRef")
-                add("ConfigMap", src.get("configMapRef"), "name", f"{group}[{i}].envFrom[{j}].configMapRef")
-            for j, env in enumerate(c.get("env") or []):
-                ref = get(env, "valueFrom", "secretKeyRef")
-                add("Secret", ref, "name", f"{group}[{i}].env[{j}]", get(ref, "key"))
-                ref = get(env, "valueFrom", "configMapKeyRef")
-                add("ConfigMap", ref, "name", f"{group}[{i}].env[{j}]", get(ref, "key"))
-    account = spec.get("serviceAccountName") or "default"
-    if account != "default":
-        needs.append(Need("ServiceAccount", str(account), None, "serviceAccountName"))
-    return needs
+def _made(objects: list[Obj]) -> dict[tuple[str, str, str], list[Made]]:
+    """(kind, namespace, name) of every Secret, ConfigMap and ServiceAccount the objects make -> who makes it."""
+    out: dict[tuple[str, str, str], list[Made]] = {}
+    for obj in objects:
+        _, kind, namespace, name = object_id(obj)
+        made: tuple[str, str, str] | None = None
+        keys: frozenset[str] | None = None
+        if kind in ("Secret", "ConfigMap"):
+            fields = ("data", "stringData") if kind == "Secret" else ("data", "binaryData")
+            made, keys = (kind, namespace, name), frozenset(str(k) for f in fields for k in obj.get(f) or {})
+        elif kind == "ServiceAccount":
+            made = (kind, namespace, name)
+        elif kind == "ExternalSecret":
+            namespace, target, found = external_secret_target(obj)
+            made, keys = ("Secret", namespace, target), None if found is None else frozenset(found)
+        elif kind == "Certificate" and isinstance(get(obj, "spec", "secretName"), str):
+            made, keys = ("Secret", namespace, obj["spec"]["secretName"]), frozenset({"tls.crt", "tls.key", "ca.crt"})
+        if made is not None:
+            out.setdefault(made, []).append((obj, keys))
+    return out
+
+
+class _Context:
+    """What one run of the rule computes once: the plans' secrets, who makes each operator secret, and per
+    cluster its objects (ClusterSet), the needs of each workload and who makes each Secret/ConfigMap."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.secrets = plan_secrets(fleet)
+        self.generated = _generated(self.secrets)
+        self.operator = _operator(self.secrets)
+        specs = {c: fleet.spec(c) for c in fleet.clusters}
+        self.makers: dict[str, tuple[str, str, str]] = {}  # operator secret -> (cluster, kind, name) of its maker
+        for name, s in self.secrets.items():
+            owner = serving_global(s.cluster, specs) if s.operator and s.key in MADE_WITH else None
+            if owner is not None:
+                self.makers[name] = (owner, *MADE_WITH[s.key])
+        self.makers_text = {n: f" in the UI of {k}/{o} of {c}" for n, (c, k, o) in self.makers.items()}
+        self.sets = {c: ClusterSet(c, objects) for c, objects in fleet.objects.items()}
+        self.made = {c: _made(objects) for c, objects in fleet.objects.items()}
+        self.tasks = {c: [(o, *t) for o in objects for t in _tasks(o)] for c, objects in fleet.objects.items()}
+        self.needs: dict[int, list[Need]] = {}  # id(workload) -> what its pods need
+        for cs in self.sets.values():
+            for t in cs.pod_templates:
+                needs = [Need(r.kind, r.name, r.keys, r.path) for r in config_refs(t) if not r.optional]
+                account = t.spec.get("serviceAccountName") or "default"
+                if account != "default":
+                    path = field_path([*t.path, "spec", "serviceAccountName"])
+                    needs.append(Need("ServiceAccount", str(account), (), path))
+                self.needs[id(t.owner)] = needs
+
+    def needs_of(self, r: ObjectResult) -> list[Need]:
+        return self.needs.get(id(r.obj), [])
+
+    def makers_of(self, app: AppResult, r: ObjectResult, need: Need) -> \
+            list[tuple[ObjectResult, frozenset[str] | None]]:
+        """The tasks of `app` that make what `r` needs (in r's namespace), with the keys they give (None: unknown)."""
+        found = self.made.get(app.cluster, {}).get((need.kind, r.namespace, need.name), [])
+        return [(m, keys) for obj, keys in found for m in app.results_of(obj)[:1]]
+
+    def objects(self, app: AppResult) -> list[ObjectResult]:
+        """A fresh result for every sync task of the objects `app` deploys."""
+        return [ObjectResult(app.cluster, app.name, o, phase, w, hook) for o, phase, w, hook in self.tasks[app.cluster]]
 
 
 # --------------------------------------------------------------------------- one cluster's health
-
-
-def makers_of(results: list[ObjectResult], kind: str, name: str) -> list[tuple[ObjectResult, frozenset[str] | None]]:
-    """Objects that make Secret/ConfigMap/ServiceAccount `name`, with the keys they give (None: unknown)."""
-    out: list[tuple[ObjectResult, frozenset[str] | None]] = []
-    for r in results:
-        obj = r.obj
-        if r.kind == kind and r.name == name and kind in ("Secret", "ConfigMap", "ServiceAccount"):
-            data = {**(obj.get("data") or {}), **(obj.get("stringData") or {}), **(obj.get("binaryData") or {})}
-            out.append((r, frozenset(data) if kind != "ServiceAccount" else None))
-        elif kind == "Secret" and r.kind == "ExternalSecret" and (get(obj, "spec", "target", "name") or r.name) == name:
-            template = get(obj, "spec", "target", "template", "data")
-            if isinstance(template, dict):
-                out.append((r, frozenset(template)))
-            elif get(obj, "spec", "dataFrom"):
-                out.append((r, None))
-            else:
-                out.append((r, frozenset(str(d.get("secretKey")) for d in get(obj, "spec", "data") or [])))
-        elif kind == "Secret" and r.kind == "Certificate" and get(obj, "spec", "secretName") == name:
-            out.append((r, frozenset({"tls.crt", "tls.key", "ca.crt"})))
-    return out
 
 
 Health = tuple[str, str, frozenset[str]]  # (status, reason, missing Secret Manager secrets behind it)
@@ -322,28 +374,29 @@ OK: Health = ("Healthy", "", frozenset())
 NONE: Health = ("none", "", frozenset())
 
 
+def _worse(a: Health, b: Health) -> Health:
+    return b if ORDER.index(b[0]) > ORDER.index(a[0]) else a
+
+
 class _Cluster:
     """Health of the applied objects of one CAVE Application, given the world and the add-ons synced."""
 
-    def __init__(self, cluster: str, results: list[ObjectResult], world: frozenset[str],
-                 addons: set[str], secrets: dict[str, PlanSecret], makers: dict[str, str]) -> None:
-        self.cluster = cluster
-        self.results = results
+    def __init__(self, ctx: _Context, app: AppResult, world: frozenset[str], addons: set[str]) -> None:
+        self.ctx = ctx
+        self.app = app
+        self.cluster = app.cluster
+        self.set = ctx.sets[app.cluster]
         self.world = world
         self.addons = addons
-        self.secrets = secrets
-        self.makers = makers  # operator secret -> what it is made with (text)
         self.memo: dict[int, Health] = {}
 
     def reset(self) -> None:
         self.memo = {}
 
-    def _all(self, kind: str, name: str) -> list[ObjectResult]:
-        return [r for r in self.results if r.kind == kind and r.name == name]
-
-    def _find(self, kind: str, name: str) -> ObjectResult | None:
-        found = self._all(kind, name)
-        return next((r for r in found if r.applied), found[0] if found else None)
+    def _find(self, kind: str, namespace: str, name: str) -> ObjectResult | None:
+        """The task of the object `kind/name` (namespace-aware; cluster-scoped kinds have none), applied first."""
+        found = self.app.results_of(self.set.find(kind, "" if kind in CLUSTER_KINDS else namespace, name))
+        return found[0] if found else None
 
     def health(self, r: ObjectResult) -> Health:
         if id(r) not in self.memo:
@@ -357,7 +410,7 @@ class _Cluster:
 
     def _health(self, r: ObjectResult) -> Health:
         kind, obj = r.kind, r.obj
-        if kind in NO_HEALTH:
+        if kind not in HEALTH_KINDS:
             return NONE
         if kind in ("ClusterSecretStore", "SecretStore", "Issuer", "ClusterIssuer"):
             missing = self._addon(kind)
@@ -374,7 +427,7 @@ class _Cluster:
             if missing is not None:
                 return "Degraded", "the cert-manager add-on is not synced", frozenset()
             ref = get(obj, "spec", "issuerRef") or {}
-            issuer = self._find(str(ref.get("kind") or "Issuer"), str(ref.get("name") or ""))
+            issuer = self._find(str(ref.get("kind") or "Issuer"), r.namespace, str(ref.get("name") or ""))
             if issuer is None or not issuer.applied:
                 what = "missing" if issuer is None else f"{issuer.label} not applied yet"
                 return "Progressing", f"its issuer {ref.get('kind') or 'Issuer'}/{ref.get('name')} is {what}", \
@@ -383,24 +436,27 @@ class _Cluster:
             return OK if status == "Healthy" else ("Progressing", f"{issuer.label} {status}: {reason}", waits)
         if kind == "HorizontalPodAutoscaler":
             ref = get(obj, "spec", "scaleTargetRef") or {}
-            target = self._find(str(ref.get("kind")), str(ref.get("name")))
+            target = self._find(str(ref.get("kind")), r.namespace, str(ref.get("name")))
             if target is None or not target.applied:
                 return "Degraded", f"FailedGetScale: {ref.get('kind')}/{ref.get('name')} is not applied", frozenset()
             status, reason, waits = self.health(target)
             if status in ("Healthy", "none"):
                 return OK
             return "Degraded", f"FailedGetResourceMetric: {target.label} has no running pods ({reason})", waits
-        if kind in POD_SPEC:
+        if kind == "CronJob":
+            # argo-cd's CronJob Lua: Progressing only without a status (the API server gives a new CronJob
+            # `status: {}`), Healthy when never scheduled, never succeeded or active; Degraded only when the last
+            # success is older than the last schedule, which needs an earlier success: never on a first sync.
+            return OK
+        if kind in POD_TEMPLATE_PATHS:
             return self._workload(r)
-        if kind == "Application":
-            return NONE
-        return NONE  # a kind without a health check here (a CRD instance without Lua)
+        return OK  # Service, PVC, APIService, ...: Healthy once applied here
 
     def _external_secret(self, r: ObjectResult) -> Health:
         obj = r.obj
         ref = get(obj, "spec", "secretStoreRef") or {}
         store_kind, store_name = str(ref.get("kind") or "SecretStore"), str(ref.get("name") or "")
-        store = self._find(store_kind, store_name)
+        store = self._find(store_kind, r.namespace, store_name)
         if store is None or not store.applied:
             what = "missing" if store is None else f"{store.label} not applied yet"
             return "Degraded", f"its store {store_kind}/{store_name} is {what}", frozenset()
@@ -415,48 +471,48 @@ class _Cluster:
         return "Degraded", "; ".join(self._why_missing(m) for m in missing), frozenset(missing)
 
     def _why_missing(self, name: str) -> str:
-        plan = self.secrets.get(name)
+        plan = self.ctx.secrets.get(name)
         if plan is None:
             origin = "no bootstrap plan creates it"
         elif plan.operator:
-            origin = f"made by an operator{self.makers.get(name, '')}"
+            origin = f"made by an operator{self.ctx.makers_text.get(name, '')}"
         else:
             origin = f"bootstrap --apply of {plan.cluster} generates it"
         return f"Secret Manager {name} has no version ({origin})"
 
-    def exists(self, need: Need) -> Health:
-        makers = makers_of(self.results, need.kind, need.name)
+    def need(self, r: ObjectResult, need: Need) -> Health:
+        """Healthy when some maker of what `r` needs is applied, Healthy and gives the keys; else the worst of
+        what each maker lacks."""
+        makers = self.ctx.makers_of(self.app, r, need)
         if not makers:
             return "Degraded", f"no object of {self.cluster} makes {need.kind} {need.name}", frozenset()
         worst: Health | None = None
         for maker, keys in makers:
+            found: Health
+            lacking = [k for k in need.keys if keys is not None and k not in keys]
             if not maker.applied:
-                found: Health = ("Progressing", f"{need.kind} {need.name} ← {maker.label} is not applied yet",
-                                 frozenset())
+                found = ("Progressing", f"{need.kind} {need.name} ← {maker.label} is not applied yet", frozenset())
             else:
                 status, reason, waits = self.health(maker)
                 if status not in ("Healthy", "none"):
                     found = ("Progressing", f"{need.kind} {need.name} ← {maker.label} {status}: {reason}", waits)
-                elif need.key is not None and keys is not None and need.key not in keys:
-                    found = ("Degraded", f"{need.kind} {need.name} has no key {need.key} ({maker.label} "
-                                         f"gives {', '.join(sorted(keys)) or 'none'})", frozenset())
+                elif lacking:
+                    found = ("Degraded", f"{need.kind} {need.name} has no key {', '.join(lacking)} ({maker.label} "
+                                         f"gives {', '.join(sorted(keys or ())) or 'none'})", frozenset())
                 else:
                     return OK
-            worst = worst or found
+            worst = found if worst is None else _worse(worst, found)
         assert worst is not None
         return worst
 
     def _workload(self, r: ObjectResult) -> Health:
-        problems = [(need, self.exists(need)) for need in pod_needs(r.obj)]
-        problems = [(n, h) for n, h in problems if h[0] != "Healthy"]
+        problems = [h for h in (self.need(r, n) for n in self.ctx.needs_of(r)) if h[0] != "Healthy"]
         if not problems:
             return OK
-        reason = "; ".join(f"waits for {h[1]}" for _, h in problems)
-        waits = frozenset().union(*(h[2] for _, h in problems))
+        reason = "; ".join(f"waits for {h[1]}" for h in problems)
+        waits = frozenset().union(*(h[2] for h in problems))
         if r.kind == "Deployment":
             return "Degraded", f"{reason} (pods cannot start: Progressing, Degraded at progressDeadlineSeconds)", waits
-        if r.kind == "CronJob":
-            return "Degraded", f"{reason} (its Jobs cannot start)", waits
         return "Progressing", f"{reason} (pods cannot start)", waits
 
 
@@ -490,35 +546,17 @@ def _sync(results: list[ObjectResult], model: _Cluster) -> tuple[str, str, list[
     return "Succeeded", "", []
 
 
-def _finish(app: AppResult, cluster: _Cluster | None) -> None:
+def _finish(app: AppResult, model: _Cluster) -> None:
     """Record every object's final health and the Application's health (as the root's Lua reads it)."""
-    if cluster is not None:
-        cluster.reset()
+    model.reset()
     for r in app.objects:
-        if r.applied and cluster is not None:
-            r.health, r.reason, r.waits = cluster.health(r)
-    for r in app.objects:
-        if not r.applied:
+        if r.applied:
+            r.health, r.reason, r.waits = model.health(r)
+        else:
             r.health, r.reason = "Missing", "not applied: " + app.why()
     counted = [r for r in app.objects if r.counted]
-    if app.objects and not any(r.applied and not r.hook for r in app.objects):
-        app.health = "Missing"
-        return
     app.health = _worst(r.health for r in counted)
     app.causes = [r for r in counted if r.health == app.health and app.health != "Healthy"]
-
-
-def _makers_text(fleet: Fleet, secrets: dict[str, PlanSecret]) -> dict[str, tuple[str, str, str]]:
-    """operator secret -> (cluster, kind, name) of the object whose UI makes it (MADE_WITH), when in the fleet."""
-    specs = {c: fleet.spec(c) for c in fleet.clusters}
-    out: dict[str, tuple[str, str, str]] = {}
-    for name, s in secrets.items():
-        if not s.operator or s.key not in MADE_WITH:
-            continue
-        owner = serving_global(s.cluster, specs)
-        if owner is not None:
-            out[name] = (owner, *MADE_WITH[s.key])
-    return out
 
 
 def simulate(fleet: Fleet, existing_secrets: Iterable[str], *, reach_all: bool = False) -> SyncResult:
@@ -526,9 +564,11 @@ def simulate(fleet: Fleet, existing_secrets: Iterable[str], *, reach_all: bool =
 
     With `reach_all`, every Application is synced as if the app-of-apps had gone on (its add-ons Healthy), to
     see what each would do once reached; `root` still says where the app-of-apps really stops."""
-    world = frozenset(existing_secrets)
-    secrets = plan_secrets(fleet)
-    makers = {n: f" in the UI of {k}/{o} of {c}" for n, (c, k, o) in _makers_text(fleet, secrets).items()}
+    return _simulate(_Context(fleet), frozenset(existing_secrets), reach_all=reach_all)
+
+
+def _simulate(ctx: _Context, world: frozenset[str], *, reach_all: bool = False) -> SyncResult:
+    fleet = ctx.fleet
     apps: dict[str, AppResult] = {}
     root: AppResult | None = None
     for obj in fleet.argocd:
@@ -551,11 +591,15 @@ def simulate(fleet: Fleet, existing_secrets: Iterable[str], *, reach_all: bool =
         apps[name] = AppResult(name, cluster, component, wave, obj)
     if root is None:  # no app-of-apps in overlays/argocd: model its waves all the same
         root = AppResult("(none)", "", "app-of-apps", 0, {})
-    order = sorted({a.root_wave for a in apps.values()})
+    # The root's own sync: the steps of every object of overlays/argocd (not only its Applications), so that its
+    # last step, which it does not wait for, is the real one.
+    steps = sorted({(phase, w) for o in fleet.argocd for phase, w, _ in _tasks(o)} |
+                   {(PHASES["Sync"], a.root_wave) for a in apps.values()})
+    hooked = {(phase, w) for o in fleet.argocd for phase, w, hook in _tasks(o) if hook}
     root.operation = "Succeeded"
     root.reached = True
-    for i, wave in enumerate(order):
-        batch = [a for a in apps.values() if a.root_wave == wave]
+    for i, (phase, wave) in enumerate(steps):
+        batch = [a for a in apps.values() if phase == PHASES["Sync"] and a.root_wave == wave]
         for app in sorted(batch, key=lambda a: a.component == "cave"):
             app.reached = True
             if app.component != "cave":
@@ -563,24 +607,23 @@ def simulate(fleet: Fleet, existing_secrets: Iterable[str], *, reach_all: bool =
                 continue
             addons = {a.component for a in apps.values() if a.cluster == app.cluster and a.component != "cave"
                       and a.reached and a.healthy}
-            app.objects = [ObjectResult(app.cluster, app.name, o, phase, w, hook)
-                           for o in fleet.objects.get(app.cluster, []) for phase, w, hook in _tasks(o)]
-            model = _Cluster(app.cluster, app.objects, world, addons, secrets, makers)
+            app.set_objects(ctx.objects(app))
+            model = _Cluster(ctx, app, world, addons)
             app.operation, app.stuck, app.blockers = _sync(app.objects, model)
             _finish(app, model)
-        if i == len(order) - 1:
-            break  # the root's last wave: not waited for
+        if i == len(steps) - 1 and (phase, wave) not in hooked:
+            break  # the root's last step: not waited for
         failed = [a for a in batch if a.health == "Degraded"]
         waiting = [a for a in batch if a.health in WAITED]
         if (failed or waiting) and root.operation == "Succeeded":
             root.operation = "Failed" if failed else "Running"
-            root.stuck = f"wave {wave} ({', '.join(f'{a.name} is {a.health}' for a in failed or waiting)})"
+            step = f"{PHASE_NAMES[phase]} wave {wave}" if phase != PHASES["Sync"] else f"wave {wave}"
+            root.stuck = f"{step} ({', '.join(f'{a.name} is {a.health}' for a in failed or waiting)})"
         if root.operation != "Succeeded" and not reach_all:
             break
     for app in apps.values():
         if not app.reached:
-            app.objects = [ObjectResult(app.cluster, app.name, o, phase, w, hook)
-                           for o in fleet.objects.get(app.cluster, []) for phase, w, hook in _tasks(o)]
+            app.set_objects(ctx.objects(app))
             for r in app.objects:
                 r.reason = f"not applied: the app-of-apps {root.name} stops at {root.stuck}"
     return SyncResult(world, root, dict(sorted(apps.items())))
@@ -606,36 +649,44 @@ class BringUp:
         return self.rounds[-1]
 
 
-def _maker_state(result: SyncResult, maker: tuple[str, str, str]) -> tuple[bool, str]:
-    """(does the object an operator makes a secret with run, and if not why) in one simulated sync."""
+def _maker(result: SyncResult, maker: tuple[str, str, str]) -> tuple[ObjectResult | None, str]:
+    """(the task of the object an operator makes a secret with, and if it does not run why) in one sync."""
     cluster, kind, name = maker
     app = result.app_of(cluster)
     if app is None:
-        return False, f"{kind}/{name} of {cluster} runs, but the fleet has no Application for {cluster}"
+        return None, f"{kind}/{name} of {cluster} runs, but the fleet has no Application for {cluster}"
     obj = app.find(kind, name)
     if obj is None:
-        return False, f"{kind}/{name} of {cluster} runs, but {app.name} deploys none"
+        return None, f"{kind}/{name} of {cluster} runs, but {app.name} deploys none"
     if obj.ok:
-        return True, ""
+        return obj, ""
     state = f"is {obj.health}: {obj.reason}" if obj.applied else f"is {obj.reason}"
-    return False, f"{kind}/{name} of {cluster} runs, and {obj.label} of {app.name} {state}"
+    return obj, f"{kind}/{name} of {cluster} runs, and {obj.label} of {app.name} {state}"
+
+
+def _runs(result: SyncResult, maker: tuple[str, str, str]) -> bool:
+    obj, _ = _maker(result, maker)
+    return obj is not None and obj.ok
 
 
 def bring_up(fleet: Fleet) -> BringUp:
-    secrets = plan_secrets(fleet)
-    makers = _makers_text(fleet, secrets)
-    pending = sorted(operator_secrets(fleet))
-    world = generated_secrets(fleet)
-    rounds = [simulate(fleet, world)]
+    return _bring_up(_Context(fleet))
+
+
+def _bring_up(ctx: _Context) -> BringUp:
+    makers = ctx.makers
+    pending = sorted(ctx.operator)
+    world = ctx.generated
+    rounds = [_simulate(ctx, world)]
     added: list[list[str]] = []
     while True:
-        ready = [s for s in pending if s not in world and (s not in makers or _maker_state(rounds[-1], makers[s])[0])]
+        ready = [s for s in pending if s not in world and (s not in makers or _runs(rounds[-1], makers[s]))]
         if not ready:
             break
         world = world | frozenset(ready)
         added.append(ready)
-        rounds.append(simulate(fleet, world))
-    never = {s: _maker_state(rounds[-1], makers[s])[1] for s in pending if s not in world and s in makers}
+        rounds.append(_simulate(ctx, world))
+    never = {s: _maker(rounds[-1], makers[s])[1] for s in pending if s not in world and s in makers}
     return BringUp(rounds, added, never)
 
 
@@ -646,43 +697,56 @@ def _finding(r: ObjectResult, message: str) -> Finding:
     return object_finding(r.cluster, r.obj, "", RULE, message)
 
 
+def _everywhere(ctx: _Context, result: SyncResult) -> SyncResult:
+    """`result` with every Application synced (reach_all): itself when the app-of-apps reached them all."""
+    return result if result.all_reached else _simulate(ctx, result.world, reach_all=True)
+
+
 @fleet_rule(RULE)
 def first_sync(fleet: Fleet) -> Iterator[Finding]:
     if not fleet.argocd:
         return
-    up = bring_up(fleet)
-    secrets = plan_secrets(fleet)
+    ctx = _Context(fleet)
+    up = _bring_up(ctx)
     reported: set[tuple[str, str, str]] = set()
-    yield from _deadlocks(fleet, up, reported)
-    every = simulate(fleet, up.first.world, reach_all=True)
-    yield from _wave_deadlocks(every, reported)
-    yield from _operator_blocks(fleet, every, reported)
-    yield from _never_healthy(up, secrets, reported)
+    if up.never:
+        yield from _deadlocks(ctx, up, _everywhere(ctx, up.last), reported)
+    every = _everywhere(ctx, up.first)
+    yield from _wave_deadlocks(ctx, every, reported)
+    yield from _operator_blocks(ctx, every, reported)
+    yield from _never_healthy(ctx, up, reported)
 
 
-def _deadlocks(fleet: Fleet, up: BringUp, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
-    """A secret made with something that waits, through the waves, for that very secret."""
-    if not up.never:
-        return
-    final = simulate(fleet, up.last.world, reach_all=True)
+def _deadlocks(ctx: _Context, up: BringUp, final: SyncResult, reported: set[tuple[str, str, str]]) -> \
+        Iterator[Finding]:
+    """An operator secret that can never be made: a deadlock when its maker waits, through the waves, for that
+    very secret (it or the tasks its Application's sync stops on wait for it); else what stops the maker."""
     for secret, why in sorted(up.never.items()):
+        maker, _ = _maker(final, ctx.makers[secret])
+        app = final.app_of(ctx.makers[secret][0])
+        loop = maker is not None and app is not None and (
+            secret in maker.waits or any(secret in b.waits for b in app.blockers))
         waiting = [r for r in final.objects() if secret in r.waits and r.applied]
-        if not waiting:
+        shown = waiting[0] if waiting else maker
+        if shown is None:
             continue
-        shown = waiting[0]
         reported.add((shown.cluster, shown.kind, shown.name))
         others = f" (and {len(waiting) - 1} more objects wait for it)" if len(waiting) > 1 else ""
-        yield _finding(shown, (
-            f"deadlock on the first sync: {shown.label} of {shown.app} is {shown.health}: {shown.reason}{others}; "
-            f"but {secret} can only be made once {why}: it never comes up (put what waits for an operator secret "
-            "in the Application's last wave, out of its health: README \"First sync and operator secrets\")"))
+        state = f"{shown.label} of {shown.app} is {shown.health}: {shown.reason}{others}"
+        if loop:
+            yield _finding(shown, (
+                f"deadlock on the first sync: {state}; but {secret} can only be made once {why}: it never comes up "
+                "(put what waits for an operator secret in the Application's last wave, out of its health: README "
+                "\"First sync and operator secrets\")"))
+        else:
+            yield _finding(shown, f"{state}; {secret} cannot be made because it can only be made once {why}")
 
 
-def _wave_deadlocks(every: SyncResult, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
+def _wave_deadlocks(ctx: _Context, every: SyncResult, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
     """A wave that waits for what only a later wave of the same Application makes: the later wave never starts."""
     for app in every.apps.values():
         for b in app.blockers:
-            later = [(need, m) for need in pod_needs(b.obj) for m, _ in makers_of(app.objects, need.kind, need.name)
+            later = [(need, m) for need in ctx.needs_of(b) for m, _ in ctx.makers_of(app, b, need)
                      if (m.phase, m.wave) > (b.phase, b.wave) and not m.applied]
             if not later or (b.cluster, b.kind, b.name) in reported:
                 continue
@@ -694,17 +758,18 @@ def _wave_deadlocks(every: SyncResult, reported: set[tuple[str, str, str]]) -> I
                 f"make {b.kind}/{b.name} not need it)"))
 
 
-def _consumers(app: AppResult, r: ObjectResult) -> list[ObjectResult]:
+def _consumers(ctx: _Context, app: AppResult, r: ObjectResult) -> list[ObjectResult]:
     """The workloads of `app` that need the Secret `r` (an ExternalSecret) makes."""
     if r.kind != "ExternalSecret":
         return []
-    target = get(r.obj, "spec", "target", "name") or r.name
-    return [o for o in app.objects if any(n.kind == "Secret" and n.name == target for n in pod_needs(o.obj))]
+    namespace, target, _ = external_secret_target(r.obj)
+    return [o for o in app.objects if o.namespace == namespace
+            and any(n.kind == "Secret" and n.name == target for n in ctx.needs_of(o))]
 
 
-def _operator_blocks(fleet: Fleet, every: SyncResult, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
+def _operator_blocks(ctx: _Context, every: SyncResult, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
     """With only the generated secrets: objects waiting for an operator secret that hold back other objects."""
-    operator = operator_secrets(fleet)
+    operator = ctx.operator
     root_last = max((a.root_wave for a in every.apps.values()), default=0)
     for app in every.apps.values():
         if app.component != "cave":
@@ -717,7 +782,7 @@ def _operator_blocks(fleet: Fleet, every: SyncResult, reported: set[tuple[str, s
                     continue
                 reported.add((b.cluster, b.kind, b.name))
                 waits = ", ".join(sorted(b.waits & operator))
-                users = _consumers(app, b)
+                users = _consumers(ctx, app, b)
                 used = f"; {len(users)} workloads need the Secret it makes" if users else ""
                 yield _finding(b, (
                     f"an operator step blocks other objects: the sync of {app.name} "
@@ -739,8 +804,7 @@ def _operator_blocks(fleet: Fleet, every: SyncResult, reported: set[tuple[str, s
                     f"{IGNORE_HEALTH}: \"true\")"))
 
 
-def _never_healthy(up: BringUp, secrets: dict[str, PlanSecret], reported: set[tuple[str, str, str]]) -> \
-        Iterator[Finding]:
+def _never_healthy(ctx: _Context, up: BringUp, reported: set[tuple[str, str, str]]) -> Iterator[Finding]:
     """What still does not come up once the operator stored every secret that can be made (deadlocks aside)."""
     last = up.last
     deadlocked = set(up.never)
@@ -748,7 +812,7 @@ def _never_healthy(up: BringUp, secrets: dict[str, PlanSecret], reported: set[tu
         if app.component != "cave":
             continue
         if not app.reached:
-            yield object_finding("argocd", app.obj, "", RULE, (
+            yield object_finding(app.cluster, app.obj, "", RULE, (
                 f"never applied on the first sync: the app-of-apps {last.root.name} {last.root.operation.lower()} "
                 f"at {last.root.stuck}, before wave {app.root_wave} of {app.name}"))
             continue
@@ -765,7 +829,7 @@ def _never_healthy(up: BringUp, secrets: dict[str, PlanSecret], reported: set[tu
                     (r.waits and r.waits <= deadlocked):
                 continue
             reported.add((r.cluster, r.kind, r.name))
-            missing = sorted(r.waits - set(secrets))
+            missing = sorted(r.waits - set(ctx.secrets))
             hint = f" (no bootstrap plan creates {', '.join(missing)})" if missing else ""
             yield _finding(r, f"never healthy on the first sync, even once the operator stored every secret: "
                               f"{r.label} of {r.app} is {r.health}: {r.reason}{hint}")

@@ -12,21 +12,18 @@ requester-pays bucket; materialization could not import CSV into Cloud SQL with 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from compiler import catalog
 from compiler.bootstrap.desired import Grant, google_grants, sql_instance_bucket_roles
-from compiler.render.manifests import get
-from compiler.spec.derive import workload_identity_member
-from compiler.validate.fleet import Fleet, fleet_rule
-from compiler.validate.model import Finding, Obj, object_finding
+from compiler.render.manifests import field_path, get
+from compiler.spec.derive import derive, workload_identity_member
+from compiler.validate.fleet import ClusterView, Fleet, fleet_rule
+from compiler.validate.model import Finding, object_finding
+from compiler.validate.rules import PodTemplate
 
 RULE = "google-identity"
-ANNOTATION = "iam.gke.io/gcp-service-account"
+ANNOTATION = catalog.WORKLOAD_IDENTITY
 SERVICE_LABEL = "cave.io/service"
-POD_SPEC = {"Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
-            "DaemonSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec"),
-            "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
 
 
 def _uses(grants: list[Grant]) -> str:
@@ -39,37 +36,33 @@ def _where(grant: Grant) -> str:
 
 @fleet_rule(RULE)
 def google_identity(fleet: Fleet) -> Iterator[Finding]:
-    for cluster in fleet.clusters:
-        yield from _cluster(fleet, cluster)
+    for view in fleet.views():
+        yield from _cluster(fleet, view)
 
 
-def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
-    spec = fleet.spec(cluster)
-    plan = {r.key for r in fleet.plans[cluster]}
-    project = spec.gcp.project
-    grants = google_grants(spec)
-    accounts = {str(get(o, "metadata", "name")): o for o in fleet.objects[cluster] if o.get("kind") == "ServiceAccount"}
-    for obj in fleet.objects[cluster]:
-        path = POD_SPEC.get(str(obj.get("kind")))
-        pod = get(obj, *path) if path else None
-        entry = catalog.BY_NAME.get(str(get(obj, "metadata", "labels", SERVICE_LABEL)))
-        if not isinstance(pod, dict) or entry is None or not entry.google:
+def _cluster(fleet: Fleet, view: ClusterView) -> Iterator[Finding]:
+    plan = {r.key for r in view.plan}
+    grants = google_grants(view.spec)
+    for template in view.objects.pod_templates:
+        entry = catalog.BY_NAME.get(str(get(template.owner, "metadata", "labels", SERVICE_LABEL)))
+        if entry is None or not entry.google:
             continue
         needed = [g for g in grants if g.service == entry.name]
         if not needed:
             continue  # its buckets are not set in this spec
-        yield from _pod(fleet, cluster, obj, ".".join(path or ()), pod, entry, needed, accounts, plan, project)
-    yield from _sql_instance(fleet, cluster, plan)
+        yield from _pod(view, template, entry, needed, plan)
+    yield from _sql_instance(fleet, view.cluster, plan)
 
 
-def _pod(fleet: Fleet, cluster: str, obj: Obj, path: str, pod: dict[str, Any], entry: catalog.Service,
-         needed: list[Grant], accounts: dict[str, Obj], plan: set[str], project: str) -> Iterator[Finding]:
-    ksa = str(pod.get("serviceAccountName") or "default")
+def _pod(view: ClusterView, template: PodTemplate, entry: catalog.Service, needed: list[Grant],
+         plan: set[str]) -> Iterator[Finding]:
+    cluster, obj, project = view.cluster, template.owner, view.spec.gcp.project
+    path = field_path([*template.path, "spec"])
+    ksa, account = view.service_account(obj, template.spec)
     uses = _uses(needed)
     fix_ksa = (f"give catalogue service {entry.name} a service_account, set serviceAccountName to it in "
                f"base/{entry.name} and rebuild") if entry.service_account is None else (
         f"set serviceAccountName: {entry.service_account} in base/{entry.name} and rebuild")
-    account = accounts.get(ksa)
     if account is None or (entry.service_account is not None and ksa != entry.service_account):
         what = "which the cluster does not have" if account is None else (
             f"not {entry.service_account}, the one the catalogue grants its Google roles to")
@@ -83,7 +76,7 @@ def _pod(fleet: Fleet, cluster: str, obj: Obj, path: str, pod: dict[str, Any], e
                                    f"ServiceAccount {ksa!r}, which {obj.get('kind')}/{get(obj, 'metadata', 'name')} "
                                    f"runs as to call Google ({uses}), has no {ANNOTATION} annotation: its pods get "
                                    f"no Google identity (annotate it with its GCP service account, "
-                                   f"daf-{ksa}-{cluster}@{project}.iam.gserviceaccount.com, and rebuild)")
+                                   f"{derive(view.spec).gcp_service_account(ksa)}, and rebuild)")
         return
     where = f"{obj.get('kind')}/{get(obj, 'metadata', 'name')} (ServiceAccount {ksa} → {email})"
     gsa = email.split("@")[0]
@@ -93,8 +86,7 @@ def _pod(fleet: Fleet, cluster: str, obj: Obj, path: str, pod: dict[str, Any], e
                                    f"(the catalogue's service_account of {entry.name} and the annotation must "
                                    f"name the same daf-<role>-<env> account)")
         return
-    namespace = str(get(obj, "metadata", "namespace") or fleet.spec(cluster).argocd.namespace)
-    wi_member = workload_identity_member(project, namespace, ksa)
+    wi_member = workload_identity_member(project, view.namespace(obj), ksa)
     if f"sa-iam-binding/{email}:roles/iam.workloadIdentityUser:{wi_member}" not in plan:
         yield object_finding(cluster, obj, f"{path}.serviceAccountName", RULE,
                                    f"{where}: bootstrap does not let {wi_member} act as {email} "

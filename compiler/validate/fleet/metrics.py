@@ -30,25 +30,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from compiler import catalog
 from compiler.bootstrap.model import Resource
-from compiler.render.manifests import get
-from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.build.argocd import METRICS_ADAPTER
+from compiler.render.manifests import field_path, get
+from compiler.spec.derive import derive, workload_identity_member
+from compiler.validate.fleet import ClusterView, Fleet, fleet_rule
 from compiler.validate.model import Finding, Obj, object_finding
+from compiler.validate.rules import ClusterSet
 
 RULE = "metric-source"
-ADAPTER_COMPONENT = "custom-metrics"  # cave.io/component of the adapter's Application (compiler/build/argocd.py)
-ADAPTER_KSA = ("custom-metrics", "custom-metrics-stackdriver-adapter")
-ANNOTATION = "iam.gke.io/gcp-service-account"
+ADAPTER_COMPONENT = METRICS_ADAPTER  # cave.io/component of the adapter's Application
+ADAPTER_KSA = catalog.ADDON_SERVICE_ACCOUNTS[catalog.METRICS_ROLE]  # (namespace, Kubernetes ServiceAccount)
+ANNOTATION = catalog.WORKLOAD_IDENTITY
 WRITES_ANNOTATION = "cave.io/writes-metrics"
 VIEWER = "roles/monitoring.viewer"
 WRITER = "roles/monitoring.metricWriter"
 WI_USER = "roles/iam.workloadIdentityUser"
 PROM_TO_SD = "prometheus-to-sd"
 PROM_TO_SD_MIN = (0, 11, 4)  # first release falling back to instance/hostname (GKE metadata server under WI)
-POD_SPEC = {"Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
-            "DaemonSet": ("spec", "template", "spec"), "Job": ("spec", "template", "spec"),
-            "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
-WI_MEMBER = re.compile(r"serviceAccount:[^\[]+\.svc\.id\.goog\[([^/\]]+)/([^\]]+)\]")
 FIX_ADAPTER = ("the build adds Application <project>-<cluster>-custom-metrics for clusters running a service of "
                "catalog.CUSTOM_METRIC_HPA_SERVICES: add the HPA's service there and run `python -m compiler build`")
 FIX_WRITER = ("set the service's `service_account` and add catalog.METRIC_WRITER to its `google` entries in "
@@ -102,50 +102,52 @@ def _version(image: str) -> tuple[int, ...] | None:
     return tuple(int(x) for x in m.groups()) if m else None
 
 
-def writers(objects: list[Obj]) -> list[Writer]:
+def writers(objects: ClusterSet) -> list[Writer]:
     """Every custom-metric writer of a cluster's rendered objects."""
     out: list[Writer] = []
-    for obj in objects:
-        path = POD_SPEC.get(str(obj.get("kind")))
-        pod = get(obj, *path) if path else None
-        if not isinstance(pod, dict):
-            continue
-        dotted = ".".join(path or ())
+    for template in objects.pod_templates:
+        obj, pod = template.owner, template.spec
         declared = get(obj, "metadata", "annotations", WRITES_ANNOTATION)
         if isinstance(declared, str) and declared:
-            out.append(Writer(obj, None, str(get(obj, "metadata", "name")), declared, pod, dotted))
-        for field in ("initContainers", "containers"):
-            for i, c in enumerate(pod.get(field) or []):
-                if isinstance(c, dict) and PROM_TO_SD in str(c.get("image") or ""):
-                    out.append(Writer(obj, c, str(c.get("name")), _prefix(c), pod, f"{dotted}.{field}[{i}]"))
+            out.append(Writer(obj, None, str(get(obj, "metadata", "name")), declared, pod,
+                              field_path([*template.path, "spec"])))
+        for path, c in template.containers():
+            if PROM_TO_SD in str(c.get("image") or ""):
+                out.append(Writer(obj, c, str(c.get("name")), _prefix(c), pod, path))
     return out
 
 
 class Plan:
     """The bootstrap plan of one cluster, read as Workload Identity bindings and project roles."""
 
-    def __init__(self, resources: list[Resource]) -> None:
-        self.bound: dict[tuple[str, str], set[str]] = {}  # (namespace, ksa) -> GCP service account emails
+    def __init__(self, project: str, resources: list[Resource]) -> None:
+        self.project = project
+        self.bound: dict[str, set[str]] = {}  # Workload Identity member -> GCP service account emails
         self.roles: dict[str, set[str]] = {}  # email -> project roles
         for r in resources:
             role, member = str(r.fields.get("role", "")), str(r.fields.get("member", ""))
-            if r.kind == "sa-iam-binding" and role == WI_USER and (m := WI_MEMBER.fullmatch(member)):
-                self.bound.setdefault((m.group(1), m.group(2)), set()).add(str(r.fields.get("account")))
+            if r.kind == "sa-iam-binding" and role == WI_USER:
+                self.bound.setdefault(member, set()).add(str(r.fields.get("account")))
             elif r.kind == "project-iam-binding" and member.startswith("serviceAccount:"):
                 self.roles.setdefault(member.removeprefix("serviceAccount:"), set()).add(role)
 
+    def bound_to(self, namespace: str, ksa: str) -> set[str]:
+        """The GCP service accounts Kubernetes ServiceAccount namespace/ksa may act as."""
+        return self.bound.get(workload_identity_member(self.project, namespace, ksa), set())
+
     def accounts_with(self, namespace: str, ksa: str, role: str) -> list[str]:
-        return sorted(e for e in self.bound.get((namespace, ksa), set()) if role in self.roles.get(e, set()))
+        return sorted(e for e in self.bound_to(namespace, ksa) if role in self.roles.get(e, set()))
 
 
-def _identity_problem(writer: Writer, namespace: str, accounts: dict[str, Obj], plan: Plan) -> str | None:
+def _identity_problem(writer: Writer, view: ClusterView, plan: Plan) -> str | None:
     """Why `writer` cannot write to Cloud Monitoring, or None when it can."""
-    ksa = str(writer.pod.get("serviceAccountName") or "default")
-    email = get(accounts.get(ksa), "metadata", "annotations", ANNOTATION)
-    if ksa not in accounts or not email:
+    namespace = view.namespace(writer.workload)
+    ksa, account = view.service_account(writer.workload, writer.pod)
+    email = get(account, "metadata", "annotations", ANNOTATION)
+    if account is None or not email:
         return (f"runs as Kubernetes ServiceAccount {ksa!r}, which has no Google identity "
                 f"({ANNOTATION} annotation), so it cannot write Cloud Monitoring")
-    if email not in plan.bound.get((namespace, ksa), set()):
+    if email not in plan.bound_to(namespace, ksa):
         return (f"runs as {ksa!r} → {email}, but the bootstrap plan lets no {namespace}/{ksa} act as it "
                 f"({WI_USER})")
     if WRITER not in plan.roles.get(str(email), set()):
@@ -178,29 +180,23 @@ def _model_problem(writer: Writer) -> str | None:
 
 @fleet_rule(RULE)
 def metric_source(fleet: Fleet) -> Iterator[Finding]:
-    for cluster in fleet.clusters:
-        yield from _cluster(fleet, cluster)
+    for view in fleet.views():
+        yield from _cluster(fleet, view)
 
 
-def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
-    spec = fleet.spec(cluster)
-    objects = fleet.objects.get(cluster, [])
-    plan = Plan(fleet.plans[cluster])
-    default_ns = spec.argocd.namespace
-    accounts = {str(get(o, "metadata", "name")): o for o in objects if o.get("kind") == "ServiceAccount"}
-    found = writers(objects)
-
-    def namespace(obj: Obj) -> str:
-        return str(get(obj, "metadata", "namespace") or default_ns)
+def _cluster(fleet: Fleet, view: ClusterView) -> Iterator[Finding]:
+    cluster, spec = view.cluster, view.spec
+    plan = Plan(spec.gcp.project, view.plan)
+    found = writers(view.objects)
 
     def works(w: Writer) -> bool:
-        return _identity_problem(w, namespace(w.workload), accounts, plan) is None and _model_problem(w) is None
+        return _identity_problem(w, view, plan) is None and _model_problem(w) is None
 
     apps = [a for a in fleet.argocd_objects("Application")
             if get(a, "metadata", "labels", "cave.io/cluster") == cluster
             and get(a, "metadata", "labels", "cave.io/component") == ADAPTER_COMPONENT]
     adapter_accounts = plan.accounts_with(*ADAPTER_KSA, VIEWER)
-    for hpa in (o for o in objects if o.get("kind") == "HorizontalPodAutoscaler"):
+    for hpa in view.objects.of_kind("HorizontalPodAutoscaler"):
         name = str(get(hpa, "metadata", "name"))
         metrics = [(i, *_metric_name(m)) for i, m in enumerate(get(hpa, "spec", "metrics") or [])
                    if isinstance(m, dict)]
@@ -218,7 +214,8 @@ def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
             ns, ksa = ADAPTER_KSA
             yield object_finding(cluster, hpa, where, RULE, (
                 f"reads {first_metric} through the custom-metrics adapter, but the bootstrap plan binds no GCP "
-                f"service account with {VIEWER} to {ns}/{ksa} (bootstrap plans daf-metrics-{spec.name} with it "
+                f"service account with {VIEWER} to {ns}/{ksa} (bootstrap plans "
+                f"{derive(spec).gcp_service_account(catalog.METRICS_ROLE)} with it "
                 f"when a service of catalog.CUSTOM_METRIC_HPA_SERVICES is enabled: add the HPA's service there)"))
         target = get(hpa, "spec", "scaleTargetRef", "name")
         target_kind = get(hpa, "spec", "scaleTargetRef", "kind") or "Deployment"
@@ -242,7 +239,7 @@ def _cluster(fleet: Fleet, cluster: str) -> Iterator[Finding]:
                     f"reads {kind} metric {metric}, but its writers ({names}) cannot write it usably (see their "
                     f"{RULE} findings): {name} never scales on it"))
     for w in found:
-        problem = _identity_problem(w, namespace(w.workload), accounts, plan)
+        problem = _identity_problem(w, view, plan)
         if problem is not None:
             yield object_finding(cluster, w.workload, w.path, RULE,
                                        f"custom-metric writer {w.name} {problem} ({FIX_WRITER})")

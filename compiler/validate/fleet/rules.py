@@ -23,6 +23,9 @@ RULE_MODULES = (dns, firstsync, identity, metrics, ownership, scheduling, sharin
 
 def check_fleet(fleet: Fleet, rules: Sequence[str] | None = None) -> list[Finding]:
     """Every finding of the fleet rules (all registered ones, or those named), sorted."""
+    unknown = sorted(set(rules or ()) - set(FLEET_RULES))
+    if unknown:
+        raise ValueError(f"unknown fleet rule(s) {', '.join(unknown)} (known: {', '.join(sorted(FLEET_RULES))})")
     findings: list[Finding] = []
     for name, check in sorted(FLEET_RULES.items()):
         if rules is None or name in rules:

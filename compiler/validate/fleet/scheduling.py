@@ -6,8 +6,11 @@ triggered (research notes section 2). The review found exactly that on fanc: all
 `pool=<name>:NoSchedule`, and neither the add-ons nor GKE's kube-dns tolerate such a taint.
 
 Which pods: every pod template of the rendered overlay (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs),
-the pods of the add-on charts its Argo CD Applications install (`charts.addon_pods`) and GKE's own kube-system
-pods (`charts.GKE_SYSTEM_PODS`). Which nodes: the node pools bootstrap plans from the spec, with their taints
+of the add-on overlays its Argo CD Applications sync from this repository (`Fleet.addon_objects`: the metrics
+adapter), the pods of the add-on charts its Applications install (`charts.addon_pods`) and GKE's own kube-system
+pods (`charts.GKE_SYSTEM_PODS`). A DaemonSet is judged per pool (`verdict`): it runs a pod on every node it
+tolerates and selects, so it must fit every such pool, and admitted by none it runs nowhere (Healthy, 0 pods).
+Which nodes: the node pools bootstrap plans from the spec, with their taints
 (`pool=<name>:NoSchedule` unless `tainted: false`) and the labels GKE certainly puts on their nodes.
 
 A pod fits a pool when (as the Kubernetes scheduler decides, for an empty node):
@@ -37,11 +40,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.bootstrap.model import Resource
+from compiler.build.argocd import ADDONS
 from compiler.render.manifests import field_path, get, object_id
-from compiler.validate.fleet import Fleet, fleet_rule
+from compiler.validate.fleet import Fleet, addon_paths, fleet_rule
 from compiler.validate.fleet.charts import GKE_SYSTEM_PODS, AddonPod, addon_pods
 from compiler.validate.model import Finding, Obj, object_finding
-from compiler.validate.rules import ClusterSet
+from compiler.validate.rules import ClusterSet, PodTemplate
 
 RULE = "schedulable"
 TAINT_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule only discourages
@@ -215,9 +219,6 @@ def pool_of(index: int, resource: Resource) -> Pool:
         labels["topology.kubernetes.io/region"] = location.rsplit("-", 1)[0]
     if fields.get("preemptible"):
         labels["cloud.google.com/gke-preemptible"] = "true"
-    extra = fields.get("labels")
-    if isinstance(extra, dict):
-        labels.update({str(k): str(v) for k, v in extra.items()})
     size = machine(machine_type)
     if size is not None:
         labels["kubernetes.io/arch"] = "amd64"  # every family known here is x86
@@ -288,6 +289,11 @@ def affinity_holds(affinity: Any, labels: Mapping[str, str]) -> bool:
 
 def misfits(spec: Obj, pool: Pool) -> list[str]:
     """Why a pod with this spec cannot run on a node of `pool` (empty: it can)."""
+    return placement_misfits(spec, pool) + request_misfits(spec, pool)
+
+
+def placement_misfits(spec: Obj, pool: Pool) -> list[str]:
+    """The taints, nodeSelector and required node affinity that keep a pod off `pool` (empty: none)."""
     reasons: list[str] = []
     tolerations = [t for t in spec.get("tolerations") or [] if isinstance(t, dict)]
     for taint in pool.taints:
@@ -301,6 +307,12 @@ def misfits(spec: Obj, pool: Pool) -> list[str]:
             reasons.append(f"nodeSelector {key}={value} does not match ({has})")
     if not affinity_holds(spec.get("affinity"), pool.labels):
         reasons.append("its required node affinity matches none of the pool's labels")
+    return reasons
+
+
+def request_misfits(spec: Obj, pool: Pool) -> list[str]:
+    """Why a pod's requests exceed a node of `pool` (empty: they fit, or the machine type is unknown)."""
+    reasons: list[str] = []
     if pool.cpu_m is not None and pool.memory_mib is not None:
         cpu, memory = pod_request(spec, "cpu"), pod_request(spec, "memory") / MIB
         if cpu * 1000 > pool.cpu_m:
@@ -322,6 +334,32 @@ def why_not(spec: Obj, node_pools: list[Pool]) -> dict[str, list[str]] | None:
     return out
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Why a pod template's pods do not all run: `nowhere` (a DaemonSet whose taints, selector and affinity
+    exclude every pool: it creates no pod) or Pending pods; pool name -> the reasons."""
+
+    nowhere: bool
+    reasons: dict[str, list[str]]
+
+
+def verdict(kind: str, spec: Obj, node_pools: list[Pool]) -> Verdict | None:
+    """None when the pods of a `kind` workload with this pod spec run, else why not.
+
+    A DaemonSet puts one pod on every node its tolerations, nodeSelector and affinity admit, and none elsewhere:
+    admitted by no pool, it runs nowhere (and is Healthy, with 0 pods); admitted by a pool whose nodes its
+    requests exceed, its pods there stay Pending, whatever the other pools. Any other pod needs one pool."""
+    if kind != "DaemonSet":
+        reasons = why_not(spec, node_pools)
+        return None if reasons is None else Verdict(False, reasons)
+    placement = {pool.name: placement_misfits(spec, pool) for pool in node_pools}
+    eligible = [pool for pool in node_pools if not placement[pool.name]]
+    if not eligible:
+        return Verdict(True, placement)
+    pending = {pool.name: why for pool in eligible if (why := request_misfits(spec, pool))}
+    return Verdict(False, pending) if pending else None
+
+
 def _explain(reasons: dict[str, list[str]]) -> str:
     return "; ".join(f"{name}: {', '.join(why)}" for name, why in reasons.items()) or "the spec has no node pool"
 
@@ -340,41 +378,63 @@ def _addon_apps(fleet: Fleet, cluster: str) -> list[Obj]:
                   key=lambda a: str(get(a, "metadata", "name")))
 
 
+ADDON_KEYS = {addon.name: addon.key for addon in ADDONS}  # cave.io/component -> gitops.yaml addons.<key>
+
+
 def _addon_key(app: Obj) -> str:
     """gitops.yaml's key of an add-on Application (cave.io/component cert-manager -> cert_manager)."""
-    return str(get(app, "metadata", "labels", "cave.io/component") or get(app, "spec", "source", "chart")).replace(
-        "-", "_")
+    component = str(get(app, "metadata", "labels", "cave.io/component"))
+    return ADDON_KEYS.get(component, component)
 
 
-def _addon_message(app: Obj | None, pod: AddonPod, reasons: dict[str, list[str]]) -> str:
+def _outcome(kind: str, what: str, found: Verdict, fix: str) -> str:
+    """`what` (a `kind` workload) and why its pods do not all run, worded for what Argo CD then sees."""
+    if found.nowhere:
+        return (f"{what} runs on no node pool: {_explain(found.reasons)} (a DaemonSet creates no pod on nodes it "
+                f"does not tolerate or select, so it is Healthy with 0 pods and never runs: {fix})")
+    if kind == "DaemonSet":
+        return (f"{what}'s pods on {', '.join(found.reasons)} would stay Pending: {_explain(found.reasons)} "
+                f"(the DaemonSet never becomes ready and Argo CD waits on it: {fix})")
+    return f"{what} fits no node pool: {_explain(found.reasons)} (it would stay Pending: {fix})"
+
+
+def _addon_message(app: Obj | None, pod: AddonPod, found: Verdict) -> str:
     what = f"{pod.kind} {pod.namespace}/{pod.name}"
     if app is None:
-        head = f"GKE's {pod.component} ({what}) fits no node pool"
+        head = f"GKE's {pod.component} ({what})"
         fix = ("GKE's add-on manager owns it and it tolerates no custom taint: add a pool with `tainted: false`, "
                f"e.g. {UNTAINTED_HINT}")
     else:
         hook = f", a {pod.hook} hook the Application's sync waits on" if pod.hook else ""
         name = get(app, "metadata", "name")
-        head = f"{pod.source} {pod.component} ({what}{hook}; Application {name}) fits no node pool"
+        head = f"{pod.source} {pod.component} ({what}{hook}; Application {name})"
         prefix = f"{pod.values}." if pod.values else ""
         fix = (f"add a pool with `tainted: false` (GKE's system pods tolerate no custom taint either), e.g. "
                f"{UNTAINTED_HINT}, or give it tolerations and a nodeSelector in gitops.yaml "
                f"addons.{_addon_key(app)}.values: {prefix}tolerations, {prefix}nodeSelector")
-    small = _too_small(reasons)
+    small = _too_small(found.reasons)
     if small:
         fix += f"; or a larger machine_type for {', '.join(small)}"
-    return f"{head}: {_explain(reasons)} (it would stay Pending: {fix})"
+    return _outcome(pod.kind, head, found, fix)
 
 
-def _workload_message(owner: Obj, reasons: dict[str, list[str]]) -> str:
+def _workload_message(owner: Obj, found: Verdict, addon: str | None = None) -> str:
+    """The finding of a rendered workload: of the cluster's overlay, or of an add-on overlay (`addon`: its path)."""
     _, kind, _, name = object_id(owner)
-    small = _too_small(reasons)
+    small = _too_small(found.reasons)
     if small:
-        fix = f"lower its requests in the spec or choose a larger machine_type for {', '.join(small)}"
+        where = "" if addon else " in the spec"
+        fix = f"lower its requests{where} or choose a larger machine_type for {', '.join(small)}"
+    elif addon is not None:
+        fix = (f"add a pool with `tainted: false`, e.g. {UNTAINTED_HINT}, or give it tolerations and a nodeSelector "
+               f"in the base {addon} renders")
     else:
         fix = ("give the spec a node pool it selects and tolerates (cave.io/pool places CAVE workloads on "
                "<role>-pool, base/components/node-pools)")
-    return f"{kind} {name}'s pods fit no node pool: {_explain(reasons)} (they would stay Pending: {fix})"
+    what = f"{kind} {name}" + (f" (add-on {addon})" if addon else "")
+    if kind == "DaemonSet":
+        return _outcome(kind, what, found, fix)
+    return f"{what}'s pods fit no node pool: {_explain(found.reasons)} (they would stay Pending: {fix})"
 
 
 @fleet_rule(RULE)
@@ -389,15 +449,20 @@ def schedulable(fleet: Fleet) -> Iterator[Finding]:
                     f"node pool {pool.name}: machine type {pool.machine_type!r} is not known here, so no pod's "
                     "requests are checked against it (use a predefined e2/n1/n2/n2d/t2d type or "
                     "<family>-custom-<vCPUs>-<MiB>, or add the type to compiler/validate/fleet/scheduling.py)")
-        for template in ClusterSet(cluster, fleet.objects.get(cluster, [])).pod_templates:
-            reasons = why_not(template.spec, node_pools)
-            if reasons is not None:
+        addon = ", ".join(addon_paths(fleet.argocd).get(cluster, []))
+        rendered: list[tuple[PodTemplate, str | None]] = [
+            (template, None) for template in ClusterSet(cluster, fleet.objects.get(cluster, [])).pod_templates]
+        rendered += [(template, addon)
+                     for template in ClusterSet(cluster, fleet.addon_objects.get(cluster, [])).pod_templates]
+        for template, source in rendered:
+            found = verdict(str(template.owner.get("kind")), template.spec, node_pools)
+            if found is not None:
                 yield object_finding(cluster, template.owner, field_path([*template.path, "spec"]), RULE,
-                                           _workload_message(template.owner, reasons))
+                                     _workload_message(template.owner, found, source))
         addons: list[tuple[Obj | None, AddonPod]] = [
             (app, pod) for app in _addon_apps(fleet, cluster) for pod in addon_pods(app) or []]
         addons += [(None, pod) for pod in GKE_SYSTEM_PODS]
         for app, pod in addons:
-            reasons = why_not(pod.pod_spec(), node_pools)
-            if reasons is not None:
-                yield fleet.spec_finding(cluster, ("node_pools",), RULE, _addon_message(app, pod, reasons), key=True)
+            found = verdict(pod.kind, pod.pod_spec(), node_pools)
+            if found is not None:
+                yield fleet.spec_finding(cluster, ("node_pools",), RULE, _addon_message(app, pod, found), key=True)

@@ -9,7 +9,6 @@ still loads; this rule then reports the same problems, at the same `environments
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 
 from compiler.spec.sharing import shared_data
 from compiler.validate.fleet import Fleet, fleet_rule
@@ -21,7 +20,8 @@ RULE = "shared-data"
 @fleet_rule(RULE)
 def shared(fleet: Fleet) -> Iterator[Finding]:
     specs = {c: (fleet.spec(c), fleet.loaded[c].doc) for c in fleet.clusters}
+    cluster_of = {doc.path: c for c, (_, doc) in specs.items()}
     for problem in shared_data(specs):
-        cluster = PurePosixPath(problem.path).stem
+        cluster = cluster_of[problem.path]
         yield Finding(cluster, "", "", "", "", RULE, problem.message,
                       where=f"{problem.path}:{problem.line}:{problem.col}")
