@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from compiler.render.sources import select_clusters
+from compiler.spec.load import load_all
 from compiler.validate.engine import format_json, format_text, validate_clusters
 from compiler.validate.schemas import Schemas
 
@@ -59,24 +60,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "data), which read every spec and the bootstrap plans")
 
 
-def cluster_versions(root: Path, clusters: list[str]) -> dict[str, str]:
-    """Kubernetes version of each cluster, from its spec."""
-    from compiler.spec.load import load_environments
-
-    specs = load_environments(root)
-    return {c: str(specs[c].kubernetes_version) for c in clusters if c in specs}
 
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     schemas = Schemas.from_options(args.crd_schemas, args.crds)
     clusters = select_clusters(root, args.clusters)
+    loaded = None
     if args.kubernetes_version:
         versions = dict.fromkeys(clusters, args.kubernetes_version)
     else:
-        versions = cluster_versions(root, clusters)
+        loaded = load_all(root)  # each cluster's Kubernetes version; the fleet rules read the same specs
+        versions = {c: str(loaded[c].spec.kubernetes_version) for c in clusters if c in loaded}
     findings = validate_clusters(root, versions, schemas, use_cache=not args.no_cache,
-                                  fleet_rules=not args.no_fleet_rules)
+                                 fleet_rules=not args.no_fleet_rules, loaded=loaded)
     out = format_json(findings) if args.format == "json" else format_text(findings)
     sys.stdout.write(out)
     if args.format == "text":

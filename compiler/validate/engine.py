@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from compiler.render.jobs import render_clusters
+from compiler.render.sources import list_clusters
+from compiler.spec.load import Loaded
 from compiler.validate.fleet import load_fleet
 from compiler.validate.fleet.rules import check_fleet
 from compiler.validate.model import Finding, Obj
@@ -36,6 +38,7 @@ def validate_clusters(
     *,
     use_cache: bool = True,
     fleet_rules: bool = True,
+    loaded: dict[str, Loaded] | None = None,
 ) -> list[Finding]:
     """Render the clusters in `versions` (cluster → Kubernetes version) in parallel and validate them.
 
@@ -44,7 +47,9 @@ def validate_clusters(
     """
     for version in set(versions.values()):
         kubernetes_schema_version(version)  # fail on a bad version before rendering anything
-    rendered = render_clusters(root, sorted(versions), use_cache=use_cache)
+    # The fleet rules read every cluster: render (and parse) each once, for both.
+    wanted = sorted(set(versions) | set(list_clusters(root))) if fleet_rules else sorted(versions)
+    rendered = render_clusters(root, wanted, use_cache=use_cache)
     schemas = schemas or Schemas()
     findings = [
         f
@@ -52,7 +57,7 @@ def validate_clusters(
         for f in validate_objects(cluster, rendered[cluster].objects, versions[cluster], schemas)
     ]
     if fleet_rules:
-        fleet = load_fleet(root, use_cache=use_cache)
+        fleet = load_fleet(root, use_cache=use_cache, rendered=rendered, loaded=loaded)
         findings.extend(f for f in check_fleet(fleet) if f.cluster in versions)
     return sorted(set(findings))
 

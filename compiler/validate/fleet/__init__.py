@@ -14,16 +14,22 @@ package; `compiler.validate.fleet.rules` imports them all and runs them (`check_
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.bootstrap.desired import desired
 from compiler.bootstrap.model import Resource
+from compiler.paths import ARGOCD_DIR, OVERLAYS
+from compiler.render import kustomize
+from compiler.render.cache import default_cache
+from compiler.render.hashing import InputHasher
+from compiler.render.jobs import Rendered, RenderJob, make_job, render_clusters, render_jobs
 from compiler.render.manifests import get, object_id
-from compiler.spec.load import Loaded
+from compiler.render.sources import list_clusters, worktree_source
+from compiler.spec.load import Loaded, load_all
 from compiler.spec.model import ClusterSpec
-from compiler.spec.settings import LoadedSettings
+from compiler.spec.settings import LoadedSettings, load_settings
 from compiler.spec.yamlio import Loc
 from compiler.validate.model import Finding, Obj
 from compiler.validate.rules import ClusterSet
@@ -86,6 +92,21 @@ class Fleet:
     def argocd_objects(self, kind: str) -> list[Obj]:
         return [o for o in self.argocd if o.get("kind") == kind]
 
+    @functools.cached_property
+    def addon_paths(self) -> dict[str, list[str]]:
+        """cluster -> the repository paths under overlays/argocd/ its add-on Applications sync (not charts)."""
+        return addon_paths(self.argocd)
+
+    @functools.cached_property
+    def applications(self) -> dict[str, list[Obj]]:
+        """cluster -> its Argo CD Applications (label cave.io/cluster), by name."""
+        out: dict[str, list[Obj]] = {}
+        for app in self.argocd_objects("Application"):
+            cluster = get(app, "metadata", "labels", "cave.io/cluster")
+            if isinstance(cluster, str):
+                out.setdefault(cluster, []).append(app)
+        return {c: sorted(apps, key=lambda a: str(get(a, "metadata", "name"))) for c, apps in out.items()}
+
 
 @dataclass
 class ClusterView:
@@ -125,20 +146,19 @@ def addon_paths(argocd: list[Obj]) -> dict[str, list[str]]:
     return {c: sorted(paths) for c, paths in sorted(out.items())}
 
 
-def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
-    """The whole fleet of the repository at `root`: specs, settings, every rendered overlay (cached)."""
-    from compiler.paths import ARGOCD_DIR, OVERLAYS
-    from compiler.render import kustomize
-    from compiler.render.cache import default_cache
-    from compiler.render.hashing import InputHasher
-    from compiler.render.jobs import RenderJob, make_job, render_clusters, render_jobs
-    from compiler.render.sources import list_clusters, worktree_source
-    from compiler.spec.load import load_all
-    from compiler.spec.settings import load_settings
+def load_fleet(root: Path, *, use_cache: bool = True, rendered: Mapping[str, Rendered] | None = None,
+               loaded: dict[str, Loaded] | None = None) -> Fleet:
+    """The whole fleet of the repository at `root`: specs, settings, every rendered overlay (cached).
 
-    loaded = load_all(root, for_fleet_rules=True)  # a build-time check a fleet rule reports must not stop loading
+    `rendered` and `loaded` hold what the caller already has (renders it may have parsed, the specs it loaded):
+    only the rest is rendered or read.
+    """
+    if loaded is None:
+        loaded = load_all(root, for_fleet_rules=True)  # a build-time check a fleet rule reports must not stop it
     settings = load_settings(root)
-    rendered = render_clusters(root, [c for c in list_clusters(root) if c in loaded], use_cache=use_cache)
+    clusters = [c for c in list_clusters(root) if c in loaded]
+    have = dict(rendered or {})
+    have |= render_clusters(root, [c for c in clusters if c not in have], use_cache=use_cache)
     argocd: list[Obj] = []
     addon_objects: dict[str, list[Obj]] = {}
     argocd_dir = root / OVERLAYS / ARGOCD_DIR
@@ -155,4 +175,4 @@ def load_fleet(root: Path, *, use_cache: bool = True) -> Fleet:
         paths = {c: [p for p in ps if (root / p).is_dir()] for c, ps in addon_paths(argocd).items() if c in loaded}
         by_path = {r.label: r for r in render_jobs([job(p) for ps in paths.values() for p in ps], tool, cache)}
         addon_objects = {c: [o for p in ps for o in by_path[p].objects] for c, ps in paths.items()}
-    return Fleet(root, loaded, settings, {c: list(r.objects) for c, r in rendered.items()}, argocd, addon_objects)
+    return Fleet(root, loaded, settings, {c: list(have[c].objects) for c in clusters}, argocd, addon_objects)

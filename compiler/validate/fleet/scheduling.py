@@ -42,7 +42,7 @@ from typing import Any
 from compiler.bootstrap.model import Resource
 from compiler.build.argocd import ADDONS
 from compiler.render.manifests import field_path, get, object_id
-from compiler.validate.fleet import Fleet, addon_paths, fleet_rule
+from compiler.validate.fleet import Fleet, fleet_rule
 from compiler.validate.fleet.charts import GKE_SYSTEM_PODS, AddonPod, addon_pods
 from compiler.validate.model import Finding, Obj, object_finding
 from compiler.validate.rules import ClusterSet, PodTemplate
@@ -373,9 +373,7 @@ def _too_small(reasons: dict[str, list[str]]) -> list[str]:
 
 
 def _addon_apps(fleet: Fleet, cluster: str) -> list[Obj]:
-    return sorted((a for a in fleet.argocd_objects("Application")
-                   if get(a, "metadata", "labels", "cave.io/cluster") == cluster and get(a, "spec", "source", "chart")),
-                  key=lambda a: str(get(a, "metadata", "name")))
+    return [a for a in fleet.applications.get(cluster, []) if get(a, "spec", "source", "chart")]
 
 
 ADDON_KEYS = {addon.name: addon.key for addon in ADDONS}  # cave.io/component -> gitops.yaml addons.<key>
@@ -449,7 +447,7 @@ def schedulable(fleet: Fleet) -> Iterator[Finding]:
                     f"node pool {pool.name}: machine type {pool.machine_type!r} is not known here, so no pod's "
                     "requests are checked against it (use a predefined e2/n1/n2/n2d/t2d type or "
                     "<family>-custom-<vCPUs>-<MiB>, or add the type to compiler/validate/fleet/scheduling.py)")
-        addon = ", ".join(addon_paths(fleet.argocd).get(cluster, []))
+        addon = ", ".join(fleet.addon_paths.get(cluster, []))
         rendered: list[tuple[PodTemplate, str | None]] = [
             (template, None) for template in ClusterSet(cluster, fleet.objects.get(cluster, [])).pod_templates]
         rendered += [(template, addon)
