@@ -37,8 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--locals", type=int, default=99)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--crd-schemas", type=Path, default=Path(__file__).resolve().parents[2] / "shared/schemas/crds",
-                        help="CRD JSON schemas for validate (default: ../shared/schemas/crds)")
+    parser.add_argument("--crd-schemas", type=Path, default=Path(__file__).resolve().parents[1] / "schemas/crds",
+                        help="CRD JSON schemas for validate (default: the repository's schemas/crds)")
     args = parser.parse_args()
     scratch = Path(__file__).resolve().parent.parent / ".cache" / "bench"  # /tmp is slow for many small files
     scratch.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,10 @@ replicas and requests, and the spec can be checked against them), its images, it
 config files the compiler renders from compiler/templates/<name>/, the Secret Manager secrets it
 reads, the GCP service account its pods run as (Workload Identity) and the Google APIs they call with it
 (the roles bootstrap grants). Facts come from
-cave-deployment-facts.md sections 1-3 and 6.
+CAVEdeployment's templates and scripts; docs/pitfalls.md says what changed and why.
+
+One module on purpose (over 500 lines): most of it is the entries themselves, one per service, and the point is
+that a service's facts sit together in one entry, and all entries in one list.
 """
 
 from __future__ import annotations
@@ -46,6 +49,19 @@ class Image:
     name: str
     tag: str = "v{version}"  # formatted with the service version
     registry: Registry = "repository"
+    # Tags outside the release scheme this image is published under and a spec may pin (e.g. a branch build):
+    # the spec's version is what the tag rule turns into one of them. Any other version must be semver.
+    tags: tuple[str, ...] = ()
+
+    def follows_version(self) -> bool:
+        """Whether the tag is made from the service's version (some sidecars are pinned in the catalogue)."""
+        return "{version}" in self.tag
+
+    def version_of(self, tag: str) -> str | None:
+        """The spec version the tag rule turns into `tag` (`vRequestorPays12` → `RequestorPays12`), if any."""
+        prefix, _, suffix = self.tag.partition("{version}")
+        inner = tag[len(prefix):len(tag) - len(suffix)]
+        return inner if tag.startswith(prefix) and tag.endswith(suffix) and inner else None
 
     def ref(self, repository: str, data_project: str | None, version: str) -> tuple[str, str]:
         """(image name, tag) of this image at `version`, for a cluster with this docker repository and data project."""
@@ -121,6 +137,34 @@ class SqlInstanceBucket:
 
 
 @dataclass(frozen=True)
+class OldReplicas:
+    """One workload's replica variables in CAVEdeployment's env file: `max` (a fixed workload's count) and,
+    for an autoscaled one, `min` (None when the file sets only a maximum)."""
+
+    workload: str
+    max: str
+    min: str | None = None
+
+
+def old_replicas(workload: str, prefix: str) -> OldReplicas:
+    """The usual `<prefix>_MIN_REPLICAS` / `<prefix>_MAX_REPLICAS` pair."""
+    return OldReplicas(workload, f"{prefix}_MAX_REPLICAS", f"{prefix}_MIN_REPLICAS")
+
+
+@dataclass(frozen=True)
+class OldEnv:
+    """How the env file of CAVEdeployment (the deployment this project replaces) set a service; `import-env`
+    reads it. `version`: the variable holding its image version; `switches`:
+    any of them > 0 turns it on (none: always on, as on a global cluster); `replicas`: per workload, in spec
+    order; `version_optional`: a missing version leaves the service out with a TODO instead of failing."""
+
+    version: str
+    switches: tuple[str, ...] = ()
+    replicas: tuple[OldReplicas, ...] = ()
+    version_optional: bool = False
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     kinds: tuple[ClusterKind, ...]
@@ -135,7 +179,11 @@ class Service:
     service_account: str | None = None  # Kubernetes ServiceAccount name == GCP SA role (daf-<role>-<env>)
     google: tuple[GoogleApi, ...] = ()  # the Google APIs its pods call (needs service_account)
     sql_instance_buckets: tuple[SqlInstanceBucket, ...] = ()
+    old_env: OldEnv | None = None  # its variables in CAVEdeployment's env file (None: it had none)
     aliases: tuple[str, ...] = ()
+    # The GitHub repository (owner/name) whose releases the bump bot follows for this service. A service with
+    # one is `Bumped` in the spec (its section takes a `bump:` policy, compiler/spec/model.py).
+    upstream: str | None = None
     summary: str = ""
     deprecated: bool = False
 
@@ -150,6 +198,12 @@ class Service:
     @property
     def main(self) -> Workload:
         return self.workloads[0]
+
+    def explicit_versions(self) -> tuple[str, ...]:
+        """Non-semver versions a spec may pin: those every image following the version is published under."""
+        images = [i for i in self.images if i.follows_version()]
+        found = [{v for t in i.tags if (v := i.version_of(t))} for i in images]
+        return tuple(sorted(set.intersection(*found))) if found else ()
 
 
 def _env(svc: str) -> ConfigMap:
@@ -169,7 +223,7 @@ METRIC_WRITER = GoogleApi("monitoring", "roles/monitoring.metricWriter",
 # CSV import into and export from Cloud SQL through the Cloud SQL Admin API. Among predefined roles only
 # roles/cloudsql.admin holds cloudsql.instances.import (roles/cloudsql.editor has export, not import); a
 # project custom role with cloudsql.instances.get/import/export would be narrower, but bootstrap does not
-# manage custom roles yet (gcp_facts section 4).
+# manage custom roles yet.
 CLOUDSQL_IMPORT_EXPORT = GoogleApi("cloudsql", "roles/cloudsql.admin",
                                    why="imports/exports CSV through the Cloud SQL Admin API "
                                        "(cloudsql.instances.import is in no narrower predefined role)")
@@ -226,6 +280,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="auth",
         kinds=("global",),
+        old_env=OldEnv("AUTH_VERSION", replicas=(OldReplicas("auth", "AUTH_REPLICAS"),)),
         summary="middle_auth: OAuth login, tokens, permissions",
         workloads=(Workload("auth", "auth", scaling="fixed"),),
         images=(Image("auth--middle_auth", "middle_auth"),),
@@ -238,6 +293,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="sticky_auth",
         kinds=("global",),
+        old_env=OldEnv("AUTH_VERSION"),
         summary="middle_auth with sticky sessions and the admin UI",
         workloads=(Workload("sticky-auth", "auth", scaling="fixed"),),
         images=(Image("sticky_auth--middle_auth", "middle_auth"),),
@@ -250,6 +306,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="infoservice",
         kinds=("global",),
+        old_env=OldEnv("INFOSERVICE_VERSION"),
         summary="datastack and aligned-volume info service",
         workloads=(Workload("infoservice", "infoservice", hpa="infoservice-scaler"),),
         images=(Image("infoservice--annotationframeworkinfoservice", "annotationframeworkinfoservice"),),
@@ -266,7 +323,10 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="emannotationschemas",
         kinds=("global",),
+        old_env=OldEnv("EMANNOTATIONSCHEMAS_VERSION",
+                       replicas=(OldReplicas("emannotationschemas-dep", "EMANNOTATIONSCHEMAS_REPLICAS"),)),
         aliases=("schema",),
+        upstream="CAVEconnectome/EMAnnotationSchemas",
         summary="schema service (EMAnnotationSchemas)",
         workloads=(Workload("emannotationschemas-dep", "emannotationschemas", scaling="fixed"),),
         images=(Image("emannotationschemas--emannotationschemas", "emannotationschemas"),),
@@ -276,6 +336,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="nglstate",
         kinds=("global",),
+        old_env=OldEnv("NGLSTATE_VERSION", replicas=(OldReplicas("nglstate", "NGL_STATE_REPLICAS"),)),
         summary="neuroglancer JSON state server / link shortener",
         workloads=(Workload("nglstate", "neuroglancerjsonserver", scaling="fixed"),),
         images=(Image("nglstate--neuroglancerjsonserver", "neuroglancerjsonserver"),),
@@ -284,20 +345,14 @@ SERVICES: tuple[Service, ...] = (
         service_account="nglstate",
         google=(DATASTORE, bucket_objects("services.nglstate.bucket", why="stores link states")),
     ),
-    Service(
-        name="auth_info",
-        kinds=("global", "local"),
-        summary="static nginx endpoint telling clients where to log in and which datastacks exist",
-        workloads=(Workload("nginx", "nginx", scaling="fixed", pool="standard"),),
-        images=(Image("auth_info--nginx", "nginx", tag="{version}", registry="dockerhub"),),
-        ingress=(IngressPath("/auth_info", "auth-info-service"),),
-        configmaps=(ConfigMap("nginx-conf", {"nginx.conf": "nginx.conf.j2"}),),
-    ),
     # ------------------------------------------------------------------ local clusters
     Service(
         name="annotationengine",
         kinds=("local",),
+        old_env=OldEnv("ANNOTATION_ENGINE_VERSION", ("ANNOTATIONENGINE_MAX_REPLICAS",),
+                       (old_replicas("annotationengine", "ANNOTATIONENGINE"),)),
         aliases=("annotation",),
+        upstream="CAVEconnectome/AnnotationEngine",
         summary="AnnotationEngine: annotation tables API",
         workloads=(Workload("annotationengine", "annotationengine", hpa="annotationengine-scaler", pool="standard"),),
         images=(Image("annotationengine--annotationengine", "annotationengine"),),
@@ -314,7 +369,13 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="materializationengine",
         kinds=("local",),
+        # CELERY_PRODUCER_MIN_REPLICAS is the materialize_worker switch (update_services.sh tested it)
+        old_env=OldEnv("MATERIALIZE_VERSION", ("MAT_MAX_REPLICAS", "CELERY_PRODUCER_MIN_REPLICAS"), (
+            old_replicas("materialize", "MAT"), old_replicas("celery-producer", "CELERY_PRODUCER"),
+            old_replicas("celery-consumer", "CELERY_CONSUMER"),
+            OldReplicas("celery-beat-scheduler", "CELERY_BEAT_REPLICAS"))),
         aliases=("materialize",),
+        upstream="CAVEconnectome/MaterializationEngine",
         summary="MaterializationEngine API, celery workers, beat scheduler, flower and the DB migration hook",
         workloads=(
             Workload("materialize", "materialize", hpa="materialize-scaler", pool="lightweight"),
@@ -353,6 +414,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="pychunkedgraph",
         kinds=("local",),
+        old_env=OldEnv("PYCG_VERSION", ("PYCG_MAX_REPLICAS",), (
+            old_replicas("pychunkedgraph", "PYCG"), old_replicas("pychunkedgraph-read", "PYCG_READ"))),
         summary="PyChunkedGraph segmentation API (edit and read pods)",
         workloads=(
             Workload("pychunkedgraph", "pychunkedgraph", hpa="pychunkedgraph-scaler", pool="standard"),
@@ -380,6 +443,10 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="meshing",
         kinds=("local",),
+        old_env=OldEnv("PYCG_VERSION",
+                       ("MESHING_MAX_REPLICAS", "MESHWORKER_MAX_REPLICAS", "REMESHWORKER_MAX_REPLICAS"),
+                       (old_replicas("meshing", "MESHING"), old_replicas("meshworker", "MESHWORKER"),
+                        old_replicas("remeshworker", "REMESHWORKER"))),
         summary="mesh API and the mesh / remesh Pub/Sub workers",
         workloads=(
             Workload("meshing", "meshing", hpa="meshing-scaler", pool="mesh"),
@@ -398,6 +465,10 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="l2cache",
         kinds=("local",),
+        old_env=OldEnv("PCGL2CACHE_VERSION", ("PCGL2CACHE_MAX_REPLICAS",), (
+            old_replicas("pcgl2cache", "PCGL2CACHE"), old_replicas("pcgl2cache-worker", "PCGL2CACHE_WORKER"),
+            old_replicas("pcgl2cache-highpriority-worker", "PCGL2CACHE_WORKER"),
+            old_replicas("pcgl2cache-lowpriority-worker", "PCGL2CACHE_WORKER"))),
         summary="PCG L2 cache API and its three Pub/Sub workers",
         workloads=(
             Workload("pcgl2cache", "pcgl2cache", hpa="pcgl2cache-scaler", pool="mesh"),
@@ -425,6 +496,9 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="skeletoncache",
         kinds=("local",),
+        old_env=OldEnv("SKELETONCACHE_VERSION", ("SKELETONCACHE_MAX_REPLICAS",), (
+            old_replicas("skeletoncache", "SKELETONCACHE"),
+            old_replicas("skeletoncache-worker", "SKELETONCACHE_WORKER"))),
         summary="skeleton cache API, Pub/Sub worker and queue-stats exporter",
         workloads=(
             Workload("skeletoncache", "skeletoncache", hpa="skeletoncache-scaler", pool="mesh"),
@@ -450,6 +524,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="guidebook",
         kinds=("local",),
+        old_env=OldEnv("GUIDEBOOK_VERSION", ("GUIDEBOOK_MAX_REPLICAS",), (
+            old_replicas("guidebook", "GUIDEBOOK"), old_replicas("guidebook-worker", "GUIDEBOOK_WORKER"))),
         summary="guidebook: path and proofreading guidance for one datastack",
         workloads=(
             Workload("guidebook", "guidebook", hpa="guidebook-scaler", pool="lightweight"),
@@ -464,6 +540,9 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="tourguide",
         kinds=("local",),
+        # TOURGUIDE_VERSION was never declared in CAVEdeployment (it was empty): without it the service is left out.
+        old_env=OldEnv("TOURGUIDE_VERSION", ("TOURGUIDE_MAX_REPLICAS",), (old_replicas("tourguide", "TOURGUIDE"),),
+                       version_optional=True),
         summary="tourguide: neuroglancer tour rendering",
         workloads=(Workload("tourguide", "tourguide", hpa="tourguide-scaler", pool="mesh"),),
         images=(
@@ -478,6 +557,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="dash",
         kinds=("local",),
+        old_env=OldEnv("DASH_VERSION", ("DASH_MAX_REPLICAS",), (old_replicas("dash", "DASH"),)),
         summary="dash apps (cell types, synapses) per datastack",
         workloads=(Workload("dash", "dash", hpa="dash-scaler", pool="lightweight"),),
         images=(
@@ -492,6 +572,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="pprogress",
         kinds=("local",),
+        old_env=OldEnv("PPROGRESS_VERSION", ("PPROGRESS_MAX_REPLICAS",), (old_replicas("pprogress", "PPROGRESS"),)),
         summary="proofreading progress",
         workloads=(Workload("pprogress", "pprogress", hpa="pprogress-scaler", pool="lightweight"),),
         images=(Image("pprogress--proofreadingprogress", "proofreadingprogress"),),
@@ -503,6 +584,8 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="pmanagement",
         kinds=("local",),
+        old_env=OldEnv("PMANAGEMENT_VERSION", ("PMANAGEMENT_MAX_REPLICAS",),
+                       (old_replicas("pmanagement", "PMANAGEMENT"),)),
         summary="proofreading management API and the nightly tallyedits CronJob",
         workloads=(
             Workload("pmanagement", "pmanagement", hpa="pmanagement-scaler", pool="lightweight"),
@@ -519,10 +602,12 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="proxy",
         kinds=("local",),
+        old_env=OldEnv("PROXY_VERSION", ("PROXY_MAX_REPLICAS",), (old_replicas("proxy", "PROXY"),)),
         deprecated=True,
         summary="(deprecated) requester-pays bucket proxy; opt-in",
         workloads=(Workload("proxy", "proxy", hpa="proxy-scaler", pool="lightweight"),),
-        images=(Image("proxy--middle_auth_proxy", "middle_auth_proxy", registry="data-project-gcr"),),
+        images=(Image("proxy--middle_auth_proxy", "middle_auth_proxy", registry="data-project-gcr",
+                      tags=("vRequestorPays12",)),),  # the requester-pays build, never released under semver
         ingress=(IngressPath("/proxy", "proxy-service"),),
         configmaps=(ConfigMap("proxy-config", {"config.cfg": "config.cfg.j2"}), _env("proxy")),
         service_account="proxy",
@@ -536,6 +621,7 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="cavecanary",
         kinds=("local",),
+        old_env=OldEnv("CAVECANARY_VERSION", ("CAVECANARY_MAX_REPLICAS",)),
         summary="canary that writes and reads test annotations and reports to Slack",
         workloads=(Workload("cavecanary", "cavecanary", scaling="fixed", pool="lightweight"),),
         images=(Image("cavecanary--cavecanary", "cavecanary"),),
@@ -543,6 +629,16 @@ SERVICES: tuple[Service, ...] = (
         secrets=("postgres_password", "slack_api_token", "cave_token"),
         service_account="pychunkedgraph",
         google=(CLOUDSQL_CLIENT,),
+    ),
+    # ------------------------------------------------------------------ global and local clusters
+    Service(
+        name="auth_info",
+        kinds=("global", "local"),
+        summary="static nginx endpoint telling clients where to log in and which datastacks exist",
+        workloads=(Workload("nginx", "nginx", scaling="fixed", pool="standard"),),
+        images=(Image("auth_info--nginx", "nginx", tag="{version}", registry="dockerhub"),),
+        ingress=(IngressPath("/auth_info", "auth-info-service"),),
+        configmaps=(ConfigMap("nginx-conf", {"nginx.conf": "nginx.conf.j2"}),),
     ),
 )
 
@@ -592,7 +688,7 @@ ADDON_SERVICE_ACCOUNTS: dict[str, tuple[str, str]] = {
 
 # Services with an HPA on a Cloud Monitoring metric (custom.googleapis.com Pods or External metrics,
 # pubsub.googleapis.com External metrics): a cluster running one needs the custom-metrics Stackdriver adapter
-# add-on (P40). The fleet rule `metric-source` checks this against the rendered HPAs.
+# add-on (docs/pitfalls.md#p40). The fleet rule `metric-source` checks this against the rendered HPAs.
 CUSTOM_METRIC_HPA_SERVICES = frozenset({
     "dash", "l2cache", "materializationengine", "meshing", "pychunkedgraph", "skeletoncache", "tourguide",
 })

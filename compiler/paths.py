@@ -11,6 +11,23 @@ OVERLAYS = "overlays"  # generated overlays, one folder per cluster, plus ARGOCD
 ARGOCD_DIR = "argocd"  # overlays/argocd/: the Argo CD app-of-apps
 SETTINGS_FILE = "gitops.yaml"  # repository-level settings
 CACHE_DIR = Path(".cache/cave-gitops/renders")  # render cache, relative to the repository root
+COMPILED_CACHE_DIR = Path(".cache/cave-gitops/compiled")  # what build writes, by input hash (build/check.py)
+
+
+def find_root(start: Path) -> Path:
+    """The repository root for a command started in `start`, found the way git finds its top folder.
+
+    The nearest folder at or above `start` that holds environments/ or gitops.yaml, looking no higher than the
+    git repository's top (the folder with .git), which is the answer when nothing below it has either; `start`
+    itself when it is in no repository. So every command works from any folder inside the repository.
+    """
+    here = start.absolute()
+    for folder in (here, *here.parents):
+        if (folder / ENV_DIR).is_dir() or (folder / SETTINGS_FILE).is_file():
+            return start if folder == here else folder
+        if (folder / ".git").exists():
+            return start if folder == here else folder
+    return start
 
 
 def overlay_rel(cluster: str) -> str:

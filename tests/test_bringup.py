@@ -12,15 +12,10 @@ import pytest
 
 from compiler.main import main
 from compiler.validate.fleet import Fleet, load_fleet
-from compiler.validate.fleet.firstsync import generated_secrets, operator_secrets, simulate
+from compiler.validate.fleet.argosync import generated_secrets, operator_secrets, simulate
 from compiler.validate.fleet.rules import check_fleet
-from tests import test_bootstrap as bootstrap_tests
-from tests.test_bootstrap import REPO, Cloud, run
-
-# The fakes and the Pub/Sub emulator of the bootstrap tests, as fixtures of this module too.
-cloud = bootstrap_tests.cloud
-emulator = bootstrap_tests.emulator
-root = bootstrap_tests.root
+from tests.support import REPO
+from tests.support.bootstrap import Cloud, run
 
 ORDER = ("global", "minnie", "fanc")  # the global cluster first: the locals' DNS records go into its zone
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from compiler.main import main
-
-REPO = Path(__file__).resolve().parent.parent
-CRDS = REPO.parent / "shared" / "schemas" / "crds"
+from tests.support import REPO
 
 
-@pytest.mark.skipif(not CRDS.is_dir(), reason=f"CRD schemas not found at {CRDS} (../shared beside the repo)")
 def test_examples_validate_against_kubernetes_and_crd_schemas(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--root", str(REPO), "validate", "--crd-schemas", str(CRDS), "--format", "json"])
+    code = main(["--root", str(REPO), "validate", "--format", "json"])  # the repository's schemas/crds
     out = capsys.readouterr().out
     assert code == 0, out
     assert json.loads(out) == []

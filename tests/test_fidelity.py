@@ -22,9 +22,9 @@ from compiler.render.manifests import parse_objects
 from compiler.spec.load import load_all, load_environments, validate_document
 from compiler.spec.model import LocalCluster
 from compiler.spec.yamlio import load_document
-from tests.fixtures_render import containers
+from tests.support import REPO
+from tests.support.render import containers
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "fleet_2026_12_06"
 
 
@@ -209,7 +209,7 @@ STRICT_CASES = [
      "write true or false, unquoted"),
     ("  materializationengine:\n    version: 4.23.0", "  materializationengine:\n    version: 4.23",
      "version: 4.23\n", "services.materializationengine.version: expected a string, got a number (4.23); "
-     "write it in quotes: \"4.23\""),
+     "quote it as you meant it, e.g. \"4.23\" (unquoted YAML reads 1.30 as the number 1.3)"),
     ("replicas: {min: 1, max: 5}", "replicas: {min: 1, max: 5.0}", "max: 5.0",
      "services.annotationengine.replicas.max: expected an integer, got a number (5.0); write 5"),
     ("replicas: {min: 1, max: 5}", "replicas: true", "replicas: true",

@@ -11,7 +11,7 @@ from github import Auth, Github
 from compiler import github
 from compiler.errors import UserError
 from compiler.main import main
-from tests.fake_github import HUMAN, TOKEN, FakeGitHub, client
+from tests.support.fake_github import HUMAN, TOKEN, FakeGitHub, client
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from compiler.main import main
 from compiler.render import kustomize
 from compiler.render.manifests import parse_objects
 from compiler.spec.load import load_environments
-from tests.fixtures_render import containers
+from tests.support import REPO
+from tests.support.render import containers
 
-REPO = Path(__file__).resolve().parent.parent
 SPECS = load_environments(REPO)
 # (service, example cluster that runs it): every catalogue service appears in at least one example.
 CASES = sorted({(name, cluster) for cluster, spec in SPECS.items() for name in catalog.BY_NAME

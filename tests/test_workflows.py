@@ -16,13 +16,12 @@ import yaml
 
 from compiler import github
 from compiler.render import kustomize
-from tests.fake_github import TOKEN, FakeGitHub
+from tests.support import REPO
+from tests.support.fake_github import TOKEN, FakeGitHub
 
-REPO = Path(__file__).resolve().parent.parent
 CI = REPO / ".github" / "workflows" / "ci.yml"
 BUMP = REPO / ".github" / "workflows" / "bump.yml"
 RENDER_CACHE = REPO / ".github" / "workflows" / "render-cache.yml"
-CRDS = REPO.parent / "shared" / "schemas" / "crds"
 BIN = Path(sys.executable).parent
 EXPRESSION = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".cache", ".mypy_cache", ".pytest_cache", ".ruff_cache",
@@ -165,8 +164,7 @@ def test_workflow_compiler_steps_pass_here(pr_checkout: Path, fake: FakeGitHub, 
            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "CI": "true"}
     env.pop("GITHUB_TOKEN", None)
     context = {"github.base_ref": "main", "github.token": TOKEN, "github.repository": fake.repo,
-               "github.event.pull_request.number": "7",
-               "vars.CRD_SCHEMAS_DIR": str(CRDS) if CRDS.is_dir() else ""}
+               "github.event.pull_request.number": "7"}
     runner = Runner(root, context, env)
     change(root, env, "  annotationengine:\n    version: 4.14.1", "  annotationengine:\n    version: 4.15.0",
            "version: v1.19.0", "version: v1.19.1")
@@ -175,7 +173,7 @@ def test_workflow_compiler_steps_pass_here(pr_checkout: Path, fake: FakeGitHub, 
     skipped: list[str] = []
     for name, job in workflow()["jobs"].items():
         runs = [s for s in job["steps"] if "run" in s]
-        setup = next(i for i, s in enumerate(runs) if "bash .ci/setup" in s["run"])
+        setup = next((i for i, s in enumerate(runs) if "bash .ci/setup" in s["run"]), len(runs))
         for i, step in enumerate(runs):
             if "python -m compiler" not in step["run"]:
                 if ".ci/" in step["run"]:
@@ -195,8 +193,8 @@ def test_workflow_compiler_steps_pass_here(pr_checkout: Path, fake: FakeGitHub, 
     (comment,) = fake.bodies(7)
     assert comment.startswith(github.MARKER)
     assert "4.15.0" in comment
-    assert "overlays/argocd (Argo CD Applications and add-on charts) changed" in comment
-    assert "+    targetRevision: v1.19.1" in comment
+    assert "**Argo CD Applications** (`overlays/argocd/`)" in comment  # the chart bump, in the diff's own section
+    assert "v1.19.0 → v1.19.1" in comment
     assert "4.15.0" in (tmp_path / "summary.md").read_text()
 
     # The next push updates the same comment.
@@ -211,11 +209,47 @@ def test_workflow_compiler_steps_pass_here(pr_checkout: Path, fake: FakeGitHub, 
     assert "4.16.0" in comment and "overlays/argocd" not in comment
 
 
-def test_validate_step_skips_with_a_message_without_crd_schemas(pr_checkout: Path) -> None:
-    step = next(s for job in workflow()["jobs"].values() for s in job["steps"]
-                if "python -m compiler validate" in (s.get("run") or ""))
+def paths_step() -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [s for s in workflow()["jobs"]["changes"]["steps"] if s.get("id") == "paths"]
+    assert len(steps) == 1
+    return steps[0]
+
+
+def changed_code(root: Path, tmp_path: Path) -> tuple[str, str]:
+    """The `changes` job's answer (its GITHUB_OUTPUT line) and log for the pull request checked out at `root`."""
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {**os.environ, "GITHUB_OUTPUT": str(output)}
+    proc = Runner(root, {"github.base_ref": "main"}, env).run(paths_step())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return output.read_text().strip(), proc.stdout
+
+
+def test_a_spec_only_pull_request_skips_the_test_suite_but_not_check_validate_diff(pr_checkout: Path,
+                                                                                    tmp_path: Path) -> None:
+    root = pr_checkout
+    jobs = workflow()["jobs"]
+    assert jobs["tests"]["needs"] == "changes" and jobs["tests"]["if"] == "needs.changes.outputs.code == 'true'"
+    assert any("bash .ci/test" in (s.get("run") or "") for s in jobs["tests"]["steps"])
+    for name, job in jobs.items():  # only the test suite waits on the answer: check, validate and diff always run
+        if name != "tests":
+            assert "if" not in job and "needs" not in job, name
+    assert [n for n, j in jobs.items() if any("bash .ci/test" in (s.get("run") or "") for s in j["steps"])] == ["tests"]
+
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    runner = Runner(pr_checkout, {"vars.CRD_SCHEMAS_DIR": ""}, env)
-    proc = runner.run(step)
-    assert proc.returncode == 0, proc.stderr
-    assert "::warning title=validate skipped::no CRD schemas at ../shared/schemas/crds" in proc.stdout
+    commit = ["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam"]
+    edit(root / "environments" / "minnie.yaml", "  annotationengine:\n    version: 4.14.1",
+         "  annotationengine:\n    version: 4.15.0")
+    edit(root / "gitops.yaml", "version: v1.19.0", "version: v1.19.1")
+    subprocess.run(["python", "-m", "compiler", "build"], cwd=root, env=env, check=True, capture_output=True)
+    git(root, *commit, "spec only")
+    assert changed_code(root, tmp_path) == ("code=false", "only specs, gitops.yaml and overlays changed: check, "
+                                                          "validate and diff; the test suite is skipped\n")
+
+    for path in ("base/guidebook/kustomization.yaml", "compiler/catalog.py", "tests/test_workflows.py",
+                 "schemas/crds/README.md"):
+        (root / path).write_text((root / path).read_text() + "\n")
+        git(root, *commit, f"touch {path}")
+        assert changed_code(root, tmp_path) == ("code=true", ""), path
+        git(root, "reset", "-q", "--hard", "HEAD~1")
+    assert changed_code(root, tmp_path)[0] == "code=false"

@@ -19,7 +19,7 @@ from typing import Any
 from compiler.errors import UserError
 
 ENDPOINT_APIS = ("compute", "container", "redis", "bigtableadmin", "sqladmin", "storage", "dns", "secretmanager",
-                 "iam", "resourcemanager", "pubsub", "firestore")
+                 "iam", "resourcemanager", "pubsub", "firestore", "serviceusage")
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 

@@ -1,14 +1,14 @@
-"""Every one-off cloud resource a cluster needs, derived from its spec (facts section 5, with its pitfalls fixed).
+"""Every one-off cloud resource a cluster needs, derived from its spec (CAVEdeployment's, pitfalls fixed).
 
 What changes from CAVEdeployment's scripts, on purpose:
-- No service-account keys (P51): pods use Workload Identity, so each GCP service account gets a
+- No service-account keys (docs/pitfalls.md#p51): pods use Workload Identity, so each GCP service account gets a
   roles/iam.workloadIdentityUser binding for its Kubernetes ServiceAccount instead of a key file.
-- Every Memorystore instance is named after the cluster (P53: `pcg-cache` collided between clusters); the
-  celery broker uses `noeviction`, so queued tasks are never evicted (P53), the PCG cache `allkeys-lru`.
-- Cloud SQL: the spec's engine version (no POSTGRES_9_6, P54); the root password comes from Secret Manager
+- Every Memorystore instance is named after the cluster (`pcg-cache` collided, docs/pitfalls.md#p53); the
+  celery broker uses `noeviction`, so queued tasks are never evicted, the PCG cache `allkeys-lru`.
+- Cloud SQL: the spec's engine version (never the end-of-life POSTGRES_9_6); the root password comes from Secret Manager
   and is never on a command line. Pods reach it through the Cloud SQL proxy: roles/cloudsql.client, not admin.
 - Pub/Sub: the skeleton dead-letter topic and queue have real names, and the Pub/Sub service agent gets the
-  publisher and subscriber roles dead-letter forwarding needs (P52); the L2 cache trigger subscriptions exist
+  publisher and subscriber roles dead-letter forwarding needs; the L2 cache trigger subscriptions exist
   whenever l2cache is enabled (not only when it was at launch time).
 - Roles come from the catalogue (catalog.Service.google: API, role, project or bucket), not from a table here.
   The materialization GSA gets roles/cloudsql.admin, the narrowest predefined role with
@@ -17,7 +17,7 @@ What changes from CAVEdeployment's scripts, on purpose:
   setup_materialization_bucket.sh's objectAdmin; its account is read from the instance, not from a describe.
 - The proxy reads requester-pays buckets of other projects: objectViewer on each bucket (never created here)
   and roles/serviceusage.serviceUsageConsumer on the cluster's project, which those reads are billed to.
-- Bigtable: SSD, manual scaling, exactly one cluster (replication off, P48).
+- Bigtable: SSD, manual scaling, exactly one cluster (no replication: docs/pitfalls.md#p48).
 - Secret Manager holds every secret; values that are ours to choose are generated, the others are listed.
 
 Resources come out in dependency order (each after everything in its `depends`).
@@ -26,7 +26,7 @@ Resources come out in dependency order (each after everything in its `depends`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from compiler import catalog
@@ -46,6 +46,7 @@ from compiler.spec.model import (
     ClusterSpec,
     GlobalCluster,
     LocalCluster,
+    Nglstate,
     NodePool,
     enabled_services,
     zone_owner,
@@ -85,6 +86,34 @@ PROJECT_ROLES: dict[str, tuple[AddonRole, ...]] = {
     catalog.METRICS_ROLE: (AddonRole("roles/monitoring.viewer"),),
 }
 DATABASES = {"global": ("authentication", "infoservice"), "local": ("annotation", "materialization")}
+
+# The Google API each kind of resource is created and read through: it must be enabled in the resource's project
+# before bootstrap can touch the resource (a new project has them disabled). `project` is read before any API.
+KIND_APIS: dict[str, str] = {
+    "network": "compute.googleapis.com", "subnet": "compute.googleapis.com", "address": "compute.googleapis.com",
+    "gke-cluster": "container.googleapis.com", "node-pool": "container.googleapis.com",
+    "sql-instance": "sqladmin.googleapis.com", "sql-database": "sqladmin.googleapis.com",
+    "sql-user": "sqladmin.googleapis.com", "redis": "redis.googleapis.com",
+    "bigtable-instance": "bigtableadmin.googleapis.com", "pubsub-topic": "pubsub.googleapis.com",
+    "pubsub-subscription": "pubsub.googleapis.com",
+    "dns-zone": "dns.googleapis.com", "dns-record": "dns.googleapis.com",
+    "service-account": "iam.googleapis.com", "sa-iam-binding": "iam.googleapis.com",
+    "project-iam-binding": "cloudresourcemanager.googleapis.com", "secret": "secretmanager.googleapis.com",
+    "bucket": "storage.googleapis.com", "bucket-iam-binding": "storage.googleapis.com",
+    "datastore-database": "firestore.googleapis.com",
+}
+# The API a role's holder calls (pods through Workload Identity, the add-ons, the Cloud SQL instance's account):
+# enabled in the project the role is granted on (a bucket's: the bucket's project). The catalogue's GoogleApi
+# entries and the add-on roles all become IAM bindings, so the plan's bindings name every API the pods use.
+ROLE_APIS: dict[str, str] = {
+    "roles/bigtable.": "bigtable.googleapis.com", "roles/pubsub.": "pubsub.googleapis.com",
+    "roles/storage.": "storage.googleapis.com", "roles/datastore.": "datastore.googleapis.com",
+    "roles/cloudsql.": "sqladmin.googleapis.com",  # the Cloud SQL Auth proxy and CSV import/export
+    "roles/monitoring.": "monitoring.googleapis.com", "roles/serviceusage.": "serviceusage.googleapis.com",
+    "roles/secretmanager.": "secretmanager.googleapis.com", "roles/dns.": "dns.googleapis.com",
+    # GKE's metadata server exchanges a Workload Identity token for the GCP service account's through it
+    "roles/iam.workloadIdentityUser": "iamcredentials.googleapis.com",
+}
 
 
 def network_name(spec: ClusterSpec) -> str:
@@ -198,7 +227,7 @@ def _pubsub(spec: LocalCluster, names: Names) -> list[Resource]:
     grants: list[Resource] = []
     if any(sub.dead_letter for sub in layout.subscriptions):
         # Dead-letter forwarding runs as the Pub/Sub service agent: it must publish to the dead-letter topic
-        # and acknowledge on the source subscriptions (P52). Granted on the project; the agent's address
+        # and acknowledge on the source subscriptions. Granted on the project; the agent's address
         # holds the project number, read from the project.
         agent = Ref(f"project/{p}", "pubsub_service_agent")
         grants = [Resource("project-iam-binding", binding_name(p, role, "pubsub-service-agent"), p,
@@ -245,11 +274,11 @@ def dns_projects(spec: ClusterSpec, names: Names) -> list[str]:
 
 
 def _datastore(spec: ClusterSpec, bindings: Mapping[str, list[ProjectBinding]]) -> list[Resource]:
-    """Firestore in Datastore mode (P49), where a service keeps state in it (nglstate's links, PCG, pmanagement)."""
+    """Firestore in Datastore mode, where a service keeps state in it (nglstate's links, PCG, pmanagement)."""
     if not any("roles/datastore.user" in granted for granted in service_roles(spec, bindings).values()):
         return []
     note = "the project's default database, in Datastore mode"
-    ngl = spec.services.nglstate if isinstance(spec, GlobalCluster) else None
+    ngl = spec.services.settings("nglstate", Nglstate)  # None on local clusters
     if ngl is not None and ngl.enabled:
         note += f"; nglstate keeps shortened links in its namespace {ngl.datastore_namespace}"
     return [Resource("datastore-database", "(default)", spec.gcp.project,
@@ -417,7 +446,43 @@ def desired(spec: ClusterSpec) -> list[Resource]:
     if isinstance(spec, LocalCluster):
         out += _pubsub(spec, names)
     out += _dns(spec, names) + _datastore(spec, bindings) + _identity(spec, names, owned, grants, bindings)
-    return order(out)
+    return order(_with_apis(spec, out))
+
+
+def api_key(project: str, api: str) -> str:
+    """The plan key of API `api` (e.g. compute.googleapis.com) in `project`."""
+    return f"api/{project}:{api}"
+
+
+def _role_api(role: str) -> str | None:
+    return next((api for prefix, api in ROLE_APIS.items() if role.startswith(prefix)), None)
+
+
+def _with_apis(spec: ClusterSpec, resources: list[Resource]) -> list[Resource]:
+    """The Google APIs the resources and the role holders use, enabled first, in the cluster's project and (local)
+    the data project; each resource in those projects then depends on the API it is created through.
+
+    Projects of other clusters (a zone owner's DNS project) are theirs to enable: their bootstrap plans it."""
+    projects = [spec.gcp.project]
+    if isinstance(spec, LocalCluster) and spec.data.project not in projects:
+        projects.append(spec.data.project)
+    wanted: dict[str, dict[str, set[str]]] = {p: {} for p in projects}  # project → API → why (kinds, roles)
+    out: list[Resource] = []
+    for r in resources:
+        used = KIND_APIS.get(r.kind)
+        if used is not None and r.project in wanted and not r.owner:
+            wanted[r.project].setdefault(used, set()).add(r.kind)
+            r = replace(r, depends=(*r.depends, api_key(r.project, used)))
+        role = r.fields.get("role") if r.kind.endswith("iam-binding") else None
+        held = _role_api(role) if isinstance(role, str) else None
+        if held is not None and r.project in wanted:
+            wanted[r.project].setdefault(held, set()).add(f"holders of {role}")
+        out.append(r)
+    apis = [Resource("api", f"{p}:{api}", p, depends=(f"project/{p}",) if p == spec.gcp.project else (),
+                     note=f"for {', '.join(sorted(why))}")
+            for p in projects for api, why in sorted(wanted[p].items())]
+    first = [r for r in out if r.kind == "project"]
+    return first + apis + [r for r in out if r.kind != "project"]
 
 
 def order(resources: list[Resource]) -> list[Resource]:

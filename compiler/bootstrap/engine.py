@@ -1,6 +1,6 @@
 """Plan and apply: compare desired resources with what exists, then create what is missing, in order.
 
-Rules (DESIGN.md "Never deletes data"; facts P50):
+Rules (never delete data; a rerun is always safe: docs/pitfalls.md#p50):
 - A plan only reads. Each resource gets one row: exists, missing, differs (field by field), offline
   (not looked up), needs-operator (a value only a person has) or error (the look-up failed).
 - Apply creates only what is missing, each resource after its dependencies, and re-reads it afterwards.
@@ -9,6 +9,8 @@ Rules (DESIGN.md "Never deletes data"; facts P50):
 - On a hard failure apply stops, reports what it created and what remains; running it again resumes,
   because everything already there is skipped. A resource needing the operator does not stop the run,
   but the resources depending on it wait.
+- The Google APIs (kind api) come first: while one is disabled, a plan does not read what is created through it
+  (Google would answer 403 "API not enabled") and shows it missing; apply enables the APIs before the rest.
 - A resource another cluster's bootstrap creates (`Resource.owner`, e.g. the DNS zone a local cluster adds
   its records to) is only read. While it is missing it needs the operator ("create after <owner> is
   bootstrapped"): apply never creates it and its dependents (the records) wait; the next run after
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.bootstrap.model import Context, NeedsOperator, Provider, ProviderError, Ref, Resource, Status
+from compiler.progress import each as progress_each
 
 ProviderFor = Callable[[str], Provider]
 
@@ -130,6 +133,10 @@ def _row_for(resource: Resource, observed: dict[str, Any] | None, resolve: Resol
         return Row(resource, "needs-operator", f"create after {resource.owner} is bootstrapped",
                    message=f"{resource.key} is created by `python -m compiler bootstrap {resource.owner} --apply` "
                            f"(in project {resource.project}); run that first, then this again")
+    if observed is None and resource.kind == "project":
+        return Row(resource, "needs-operator", "create the project with billing (bootstrap never creates projects)",
+                   message=f"project {resource.name} does not exist or this account cannot see it: create it "
+                           "(`gcloud projects create`, then link billing) or get access, then run bootstrap again")
     if observed is None:
         if resource.kind == "secret" and resource.params.get("value") == "operator":
             return Row(resource, "needs-operator", "create the secret; the operator adds its value",
@@ -161,11 +168,17 @@ def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool
     """One row per resource; reads only."""
     resolve = Resolver()
     ctx = Context(resolve=resolve, secret_value=_no_secrets)
-    rows = []
-    for resource in resources:
+    rows: list[Row] = []
+    disabled: set[str] = set()  # keys of APIs not enabled yet: what is created through them is not readable
+    todo = list(resources)
+    for resource in todo if offline else progress_each("bootstrap plan", todo, lambda r: r.key):
         if offline:
-            rows.append(Row(resource, "offline", f"created by {resource.owner}" if resource.owner
-                            else "create if missing"))
+            rows.append(Row(resource, "offline", offline_action(resource)))
+            continue
+        waits_for = [d for d in resource.depends if d in disabled]
+        if waits_for:
+            rows.append(Row(resource, "missing", f"create after enabling {', '.join(waits_for)}",
+                            message="not looked up: its API is disabled"))
             continue
         if not resolve.known(dict(resource.fields)):  # it names something that does not exist yet
             waits = sorted({v.key for v in _refs(resource.fields.values())})
@@ -177,7 +190,20 @@ def plan(resources: Iterable[Resource], provider_for: ProviderFor, offline: bool
             rows.append(Row(resource, "error", "fix access, then plan again", message=str(exc)))
             continue
         rows.append(_row_for(resource, observed, resolve))
+        if resource.kind == "api" and rows[-1].status == "missing":
+            disabled.add(resource.key)
     return Outcome(rows)
+
+
+def offline_action(resource: Resource) -> str:
+    """What bootstrap would do about `resource`, said without looking it up."""
+    if resource.owner:
+        return f"created by {resource.owner}"
+    if resource.kind == "project":
+        return "must exist (bootstrap never creates a project)"
+    if resource.kind == "api":
+        return "enable if disabled"
+    return "create if missing"
 
 
 def _refs(values: Iterable[Any]) -> Iterable[Ref]:
@@ -202,7 +228,7 @@ def apply(resources: list[Resource], provider_for: ProviderFor, secret_value: Ca
     outcome = Outcome([])
     waiting: set[str] = set()  # keys blocked by a resource that needs the operator
     total = len(resources)
-    for index, resource in enumerate(resources, 1):
+    for index, resource in progress_each("bootstrap apply", list(enumerate(resources, 1)), lambda ir: ir[1].key):
         blocked = [d for d in resource.depends if d in waiting]
         if blocked:
             waiting.add(resource.key)

@@ -1,6 +1,6 @@
 """The Bigtable instance PyChunkedGraph keeps its tables in (Bigtable Admin API v2, REST), in the data project.
 
-Created as the seed doc requires (facts 5.3, P48): SSD storage, manual scaling (serve_nodes, no autoscaling)
+Created as PyChunkedGraph needs it (docs/pitfalls.md#p48): SSD storage, manual scaling (serve_nodes, no autoscaling)
 and exactly one cluster `<instance>-c1` in the deployment's zone, because replication breaks the atomic row
 updates and strong consistency PyChunkedGraph relies on. `observe` reports the number of clusters, so an
 instance someone replicated shows up as differing. Bootstrap never resizes or deletes it (it holds data).

@@ -1,5 +1,5 @@
 """The project's Datastore database (kind datastore-database, name "(default)"): Firestore in Datastore mode,
-which the JSON state service needs (P49), with google-cloud-firestore's `firestore_admin_v1.FirestoreAdminClient`
+which the JSON state service needs, with google-cloud-firestore's `firestore_admin_v1.FirestoreAdminClient`
 over REST.
 
 Its location can never change once created, so a differing location or type is only reported.

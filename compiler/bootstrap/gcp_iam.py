@@ -5,7 +5,7 @@ the project policy through google-cloud-resource-manager's `resourcemanager_v3.P
 
 Why gRPC for IAM: `IAMClient` ships only a gRPC transport. Keeping the real client (rather than switching to
 googleapiclient's discovery "iam" v1) keeps one typed client and the same error classes as every other provider;
-the price is a gRPC fake in the tests (tests/fake_gcp/iam.py). An explicit `http://` endpoint override means "no
+the price is a gRPC fake in the tests (tests/support/fake_gcp/iam.py). An explicit `http://` endpoint override means "no
 TLS": on a loopback host the channel uses gRPC local credentials, which still carry the ADC token (so the fake can
 check it); on any other host a plain insecure channel. Without an override the client talks to Google over TLS.
 

@@ -13,6 +13,9 @@ short ids; providers build the full resource paths. Observed values use the same
 Kinds, their names and fields (every provider reads and returns exactly these keys):
 
 - project (project id): no fields; observed: number, pubsub_service_agent (never created: must exist)
+- api ("<project>:<service>", e.g. "cave-demo-minnie:compute.googleapis.com"): no fields; observed {} when
+  enabled; created by enabling it (never disabled). Every resource of a planned project depends on the API it
+  is created through (desired.KIND_APIS), so the APIs are enabled first.
 - network (VPC name): auto_create_subnetworks (False)
 - subnet: region, network, ip_cidr_range
 - address: region; outputs: address

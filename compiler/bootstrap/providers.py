@@ -8,6 +8,7 @@ from functools import cache
 from compiler.bootstrap.model import Provider
 
 PROVIDERS: dict[str, tuple[str, str]] = {
+    "api": ("gcp_serviceusage", "ServiceUsageProvider"),
     "network": ("gcp_compute", "ComputeProvider"),
     "subnet": ("gcp_compute", "ComputeProvider"),
     "address": ("gcp_compute", "ComputeProvider"),

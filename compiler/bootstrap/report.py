@@ -7,10 +7,13 @@ JSON shape (`bootstrap --format json`):
      "ok": true when every resource exists as specified (and apply did not stop),
      "counts": {"exists": 20, "missing": 3, ...},
      "created": ["kind/name", ...], "failed": "kind/name" | null, "remaining": ["kind/name", ...],
+     "notes": [str, ...] (the closing lines of the text report: what needs the operator, what to run next),
      "resources": [{"key": "kind/name", "kind", "name", "project", "data": bool (never deleted or shrunk),
                     "status": "exists" | "missing" | "differs" | "offline" | "needs-operator" | "error",
                     "action": str, "depends": [keys], "fields": {...}, "observed": {...} | null,
-                    "differences": [{"field", "want", "have"}], "message": str}]}
+                    "differences": [{"field", "want", "have"}], "message": str,
+                    "note": str (how to add an operator's value, or what the resource is for; the text
+                    report's offline lines)}]}
 
 References to values not known yet (the static IP in a DNS record) appear as "<address of address/daf-x>".
 No secret value is ever part of a report: secrets appear by name, with the number of versions.
@@ -40,8 +43,8 @@ def _row_lines(row: Row, offline: bool) -> list[str]:
         lines = [head]
         if r.fields:
             lines.append(f"              {_fields(r.fields)}")
-        if r.note or r.params.get("hint"):
-            lines.append(f"              {r.params.get('hint') or r.note}")
+        if _note(row):
+            lines.append(f"              {_note(row)}")
         return lines
     lines = [head + ("" if row.action == "none" else f"  → {row.action}")]
     lines += [f"              {d.field}: spec {json.dumps(display(d.want))}, actual {json.dumps(d.have)}"
@@ -61,20 +64,36 @@ def format_text(spec: ClusterSpec, outcome: Outcome, mode: str) -> str:
         lines += _row_lines(row, mode == "offline")
     if mode == "apply":
         lines.append(f"created {len(outcome.created)}: {', '.join(outcome.created) or 'nothing'}")
-        if outcome.failed:
-            lines.append(f"stopped at {outcome.failed}; {len(outcome.remaining)} not attempted "
-                         f"({', '.join(outcome.remaining[:5])}{', ...' if len(outcome.remaining) > 5 else ''}); "
-                         "fix the error and run `bootstrap --apply` again: it resumes where it stopped")
+    lines += notes(outcome, mode)
+    return "\n".join(lines) + "\n"
+
+
+def notes(outcome: Outcome, mode: str) -> list[str]:
+    """The operator notes closing a report (text and JSON)."""
+    out = []
+    if mode == "apply" and outcome.failed:
+        out.append(f"stopped at {outcome.failed}; {len(outcome.remaining)} not attempted "
+                   f"({', '.join(outcome.remaining[:5])}{', ...' if len(outcome.remaining) > 5 else ''}); "
+                   "fix the error and run `bootstrap --apply` again: it resumes where it stopped")
     operator = [row for row in outcome.rows if row.status == "needs-operator"]
     if operator:
-        lines.append(f"{len(operator)} need the operator (see the lines marked OPERATOR)")
+        out.append(f"{len(operator)} need the operator (see the lines marked OPERATOR)")
     differs = [row for row in outcome.rows if row.status == "differs"]
     if differs:
-        lines.append(f"{len(differs)} differ from the spec: bootstrap never changes an existing resource; "
-                     "update the spec or the resource by hand")
+        out.append(f"{len(differs)} differ from the spec: bootstrap never changes an existing resource; "
+                   "update the spec or the resource by hand")
+    disabled = [row for row in outcome.rows if row.resource.kind == "api" and row.status == "missing"]
+    if disabled:
+        out.append(f"{len(disabled)} Google APIs are disabled; --apply enables them first (Service Usage API), "
+                   "then creates the rest")
     if mode == "plan" and not outcome.ok:
-        lines.append("run with --apply to create what is missing")
-    return "\n".join(lines) + "\n"
+        out.append("run with --apply to create what is missing")
+    return out
+
+
+def _note(row: Row) -> str:
+    """The operator's note of one resource: how to add an operator's value, or what the resource is for."""
+    return str(row.resource.params.get("hint") or row.resource.note)
 
 
 def as_json_data(spec: ClusterSpec, outcome: Outcome, mode: str) -> dict[str, Any]:
@@ -82,7 +101,7 @@ def as_json_data(spec: ClusterSpec, outcome: Outcome, mode: str) -> dict[str, An
         "cluster": spec.name, "kind": spec.kind, "project": spec.gcp.project, "mode": mode,
         "ok": outcome.ok if mode != "offline" else None,
         "counts": outcome.counts(), "created": outcome.created, "failed": outcome.failed,
-        "remaining": outcome.remaining,
+        "remaining": outcome.remaining, "notes": notes(outcome, mode),
         "resources": [{
             "key": row.resource.key, "kind": row.resource.kind, "name": row.resource.name,
             "project": row.resource.project, "owner": row.resource.owner, "data": row.resource.data,
@@ -90,7 +109,7 @@ def as_json_data(spec: ClusterSpec, outcome: Outcome, mode: str) -> dict[str, An
             "action": row.action, "depends": list(row.resource.depends),
             "fields": display(dict(row.resource.fields)), "observed": row.observed,
             "differences": [{"field": d.field, "want": display(d.want), "have": d.have} for d in row.differences],
-            "message": row.message,
+            "message": row.message, "note": _note(row),
         } for row in outcome.rows],
     }
 

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from compiler.errors import UserError
-from compiler.github import Retry
+from compiler.github import Retry, reason
 
 DOCKER_HUB_API = "https://hub.docker.com"
 DOCKER_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -84,8 +84,7 @@ class Registry:
             except OSError as err:
                 wait = min(float(2**attempt), self.retry.max_wait)
                 if attempt == self.retry.attempts - 1:
-                    reason = getattr(err, "reason", err)
-                    raise UserError(f"registry: asking for {ref}: cannot reach {url}: {reason} "
+                    raise UserError(f"registry: asking for {ref}: cannot reach {url}: {reason(err)} "
                                     "(check the network, or --registry-url)") from None
             self.retry.sleep(wait)
         raise UserError(f"registry: asking for {ref}: no answer from {url} (run again later)")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from compiler import catalog
+from compiler import catalog, progress
 from compiler.bot.images import Registry
 from compiler.bot.upstream import (
     BRANCH_PREFIX,
@@ -14,10 +15,13 @@ from compiler.bot.upstream import (
     SCHEMA,
     SET_MARKER,
     UPSTREAMS,
+    Malformed,
     Pin,
     Release,
     Upstream,
 )
+from compiler.build.bump import image_refs
+from compiler.escape import md_cell, md_code
 from compiler.github import COMMENT_LIMIT
 from compiler.spec import semver
 from compiler.spec.fleet import global_of
@@ -47,6 +51,7 @@ class BumpSet:
     """Bumps that go together: one branch, one commit, one pull request."""
 
     bumps: list[Bump]
+    stage_plan: list[str] = field(default_factory=list)  # staged rollout: the stages of this set's releases
 
     @property
     def components(self) -> list[str]:
@@ -92,17 +97,11 @@ def _order_key(text: str) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- the plan
 
 
-def _image_refs(spec: GlobalCluster | LocalCluster, service: str, version: str) -> list[tuple[str, str, str]]:
-    """(repository, image, tag) of every image of the service whose tag follows its version."""
-    return [(spec.docker_repository, image.name, image.ref(spec.docker_repository, None, version)[1])
-            for image in catalog.BY_NAME[service].images
-            if image.registry == "repository" and "{version}" in image.tag]
-
-
 def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upstream: Upstream,
             registry: Registry, notes: list[str], compatible: Callable[[Release], str | None] | None = None,
             ) -> tuple[Release, tuple[str, ...]] | None:
-    svc: Bumped = getattr(spec.services, service)
+    svc = spec.services.settings(service, Bumped)
+    assert svc is not None  # the caller only asks for services the spec runs
     policy = svc.bump
     if policy.allow == "pinned":
         return None
@@ -112,14 +111,19 @@ def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upst
                      f"(set a release version, or `bump: pinned`)")
         return None
     allowed = None if policy.allow == "latest" else semver.parse_range(policy.allow)
-    for release in upstream.releases(service):
+    try:
+        releases = upstream.releases(service)
+    except Malformed as err:  # that component only: the others still get their pull requests
+        notes.append(f"{cluster}: {service} not bumped: {err}")
+        return None
+    for release in releases:
         if not semver.lt(current, release.version):
             break
         if release.prerelease and not policy.prereleases:
             continue
         if allowed is not None and not allowed.allows(release.version):
             continue
-        refs = _image_refs(spec, service, str(release.version))
+        refs = image_refs(spec, catalog.BY_NAME[service], str(release.version))
         missing = [f"{r}/{i}:{t}" for r, i, t in refs if not registry.exists(r, i, t)]
         if missing:
             notes.append(f"{cluster}: {service} {release.version} skipped: {', '.join(missing)} not in the registry")
@@ -131,30 +135,33 @@ def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upst
     return None
 
 
-def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> tuple[list[BumpSet], list[str]]:
-    """The bump sets to propose, and notes on what was left out and why."""
+def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry,
+         gate: Callable[[list[Bump], list[str]], list[Bump]] | None = None) -> tuple[list[BumpSet], list[str]]:
+    """The bump sets to propose, and notes on what was left out and why; `gate` (a staged rollout) keeps the
+    bumps to propose now and notes why the others wait."""
     notes: list[str] = []
     bumps: list[Bump] = []
     schema_at: dict[str, str] = {}  # global cluster → the schema version it runs after this change
+    schema_running: dict[str, str] = {}  # global cluster → the schema version it runs today
     for cluster, item in sorted(loaded.items()):
         spec = item.spec
-        if not isinstance(spec, GlobalCluster) or spec.services.emannotationschemas is None:
+        schema = spec.services.settings(SCHEMA, Bumped)
+        if not isinstance(spec, GlobalCluster) or schema is None:
             continue
-        current = spec.services.emannotationschemas.version
-        schema_at[cluster] = current
+        current = schema.version
+        schema_at[cluster] = schema_running[cluster] = current
         if chosen := _choose(cluster, spec, SCHEMA, upstream, registry, notes):
             release, images = chosen
             bumps.append(Bump(cluster, SCHEMA, current, str(release.version), release, images))
             schema_at[cluster] = str(release.version)
 
-    linked: set[str] = set()
-    for cluster, item in sorted(loaded.items()):
+    for cluster, item in progress.each("bot releases", sorted(loaded.items()), lambda ci: ci[0]):
         spec = item.spec
         if not isinstance(spec, LocalCluster):
             continue
         glob = global_of(spec, {n: item.spec for n, item in loaded.items()})
-        for service in ("annotationengine", "materializationengine"):
-            svc = getattr(spec.services, service)
+        for service in (s.name for s in catalog.SERVICES if s.upstream and s.name != SCHEMA and "local" in s.kinds):
+            svc = spec.services.settings(service, Bumped)
             if svc is None:
                 continue
 
@@ -162,11 +169,16 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> t
                 pin = upstream.pin(service, release)
                 if pin is None or glob is None or glob not in schema_at:
                     return None
-                target = semver.parse(schema_at[glob])
-                if target is None or semver.lt(target, pin.minimum):
-                    return (f"it pins {pin.requirement} ({pin.path}), but the global cluster {glob} "
-                            f"can only get emannotationschemas {schema_at[glob]}")
-                return None
+                where = f"{pin.path} at {release.tag}"
+                if pin.specifier is None:
+                    return (f"its EMAnnotationSchemas requirement `{pin.requirement}` ({where}) is not a valid "
+                            f"version specifier ({pin.error}); fix it upstream, or set `bump: pinned`")
+                running, target = schema_running[glob], schema_at[glob]
+                if pin.allows(running) or pin.allows(target):
+                    return None
+                gets = f"runs {running}" + (f" and can get {target}" if target != running else "")
+                return (f"it pins {pin.requirement} ({where}), which the global cluster {glob} cannot satisfy: it "
+                        f"{gets} (the bot never proposes a schema downgrade)")
 
             chosen = _choose(cluster, spec, service, upstream, registry, notes, compatible)
             if chosen is None:
@@ -174,13 +186,13 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> t
             release, images = chosen
             pin = upstream.pin(service, release)
             needs = None
-            if pin is not None and glob is not None and glob in schema_at:
-                running = semver.parse(getattr(loaded[glob].spec.services, SCHEMA).version)
-                if running is None or semver.lt(running, pin.minimum):
-                    needs = glob
-                    linked.add(service)
+            if pin is not None and glob is not None and glob in schema_at and not pin.allows(schema_running[glob]):
+                needs = glob  # only the schema version this change brings satisfies the pin
             bumps.append(Bump(cluster, service, svc.version, str(release.version), release, images, pin, needs))
 
+    if gate is not None:
+        bumps = gate(bumps, notes)
+    linked = {b.service for b in bumps if b.schema_from}
     groups: list[set[str]] = [linked | {SCHEMA}] if linked else []
     for service in UPSTREAMS:
         if not any(service in g for g in groups):
@@ -195,16 +207,20 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry) -> t
 # --------------------------------------------------------------------------- the pull request text
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+def link(text: str, url: str) -> str:
+    """A Markdown link whose text and target come from upstream (a release tag, its page): shown as written, and
+    unable to end the link or the table cell early."""
+    label = md_cell(text).replace("[", "\\[").replace("]", "\\]")
+    return f"[{label}]({urllib.parse.quote(url, safe=':/?#@!$&*+,;=%~.-_')})"  # no space, bracket or parenthesis
 
 
-def body(bset: BumpSet, upstreams: dict[str, str], diff_markdown: str | None) -> str:
-    """The pull request body; the rendered diff is cut to keep the whole under GitHub's limit."""
-    lines = [SET_MARKER.format(bset.key), f"## {bset.title}", "",
+def body(bset: BumpSet, upstreams: dict[str, str], diff_markdown: str | None, head: str) -> str:
+    """The pull request body, whose marker records the set and the `head` commit the bot pushed; the rendered
+    diff is cut to keep the whole under GitHub's limit."""
+    lines = [SET_MARKER.format(bset.key, head), f"## {bset.title}", "",
              "| cluster | service | from | to | release notes |", "| --- | --- | --- | --- | --- |"]
     for b in bset.bumps:
-        lines.append(f"| {b.cluster} | {b.service} | {b.old} | **{b.new}** | [{_md(b.release.tag)}]({b.release.url}) |")
+        lines.append(f"| {b.cluster} | {b.service} | {b.old} | **{b.new}** | {link(b.release.tag, b.release.url)} |")
     lines += ["", "Upstream: " + ", ".join(f"`{upstreams[s]}`" for s in _ordered({b.service for b in bset.bumps}))]
 
     evidence: dict[tuple[str, str, str], list[str]] = {}  # (service, version, what) → clusters
@@ -213,16 +229,20 @@ def body(bset: BumpSet, upstreams: dict[str, str], diff_markdown: str | None) ->
             continue
         if b.pin is None:
             what = (f"no emannotationschemas requirement found in {', '.join(REQUIREMENT_FILES)} "
-                    f"at `{_md(b.release.tag)}`")
+                    f"at {md_code(b.release.tag)}")
         else:
             state = (f"the global cluster {b.schema_from} is bumped to a compatible version in this change"
                      if b.schema_from else "the global cluster already runs a compatible version")
-            what = f"pins `{b.pin.requirement}` ([{b.pin.path} at {_md(b.release.tag)}]({b.pin.url})); {state}"
+            where = link(f"{b.pin.path} at {b.release.tag}", b.pin.url)
+            what = f"pins {md_code(b.pin.requirement)} ({where}); {state}"
         evidence.setdefault((b.service, b.new, what), []).append(b.cluster)
     if evidence:
         lines += ["", "### Compatibility with the schema service", ""]
         lines += [f"- {service} {version} ({', '.join(clusters)}): {what}"
                   for (service, version, what), clusters in evidence.items()]
+
+    if bset.stage_plan:
+        lines += ["", "### Stage plan", "", *bset.stage_plan]
 
     if any(b.schema_from for b in bset.bumps):
         globals_ = sorted({b.cluster for b in bset.bumps if b.service == SCHEMA})
@@ -238,8 +258,8 @@ def body(bset: BumpSet, upstreams: dict[str, str], diff_markdown: str | None) ->
     lines += ["", "### Images", "", "Each image below exists in its registry (checked before proposing):", ""]
     lines += [f"- `{ref}`" for ref in dict.fromkeys(ref for b in bset.bumps for ref in b.images)]
     footer = ["", "---", "Opened by `python -m compiler bot` with `python -m compiler bump` (spec comments kept, "
-              "overlays rebuilt). The bot force-pushes this branch only over its own commits: a commit by a "
-              "person stops it, and it comments here instead."]
+              "overlays rebuilt). The bot force-pushes this branch only while its head is the commit the bot pushed "
+              "(recorded above): a person's commit, amend or rebase stops it, and it comments here instead."]
     text = "\n".join(lines)
     if diff_markdown is not None:
         budget = COMMENT_LIMIT - len(text) - len("\n".join(footer)) - 200

@@ -6,19 +6,33 @@ import contextlib
 import functools
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from github import Github
+from github import Github, GithubException
 from github.PullRequest import PullRequest
 from github.Repository import Repository
 
-from compiler import git
+from compiler import git, progress
+from compiler.bot.argo import ArgoCd
 from compiler.bot.images import Registry
-from compiler.bot.plan import BumpSet, alias, body, plan
-from compiler.bot.upstream import BOT_EMAIL, BOT_NAME, BRANCH_PREFIX, HELD_MARKER, LABEL, UPSTREAMS, Upstream
+from compiler.bot.plan import BumpSet, alias, body, link, plan
+from compiler.bot.stages import Stages, Stop
+from compiler.bot.upstream import (
+    BOT_EMAIL,
+    BOT_NAME,
+    BRANCH_PREFIX,
+    HELD_MARKER,
+    LABEL,
+    STOPPED_MARKER,
+    SUPERSEDED_MARKER,
+    TRAILER,
+    UPSTREAMS,
+    Upstream,
+)
 from compiler.build.bump import bump
 from compiler.diff.engine import diff_ref
 from compiler.diff.report import format_result
@@ -26,6 +40,7 @@ from compiler.errors import UserError
 from compiler.github import COMMENT_LIMIT, Retry, call
 from compiler.render.cache import default_cache
 from compiler.spec.load import load_all
+from compiler.spec.settings import load_settings
 
 # --------------------------------------------------------------------------- writing
 
@@ -40,6 +55,7 @@ class Options:
     author_email: str = BOT_EMAIL
     dry_run: bool = False
     retry: Retry = field(default_factory=Retry)
+    argocd_token: str = field(default="", repr=False)  # $ARGOCD_TOKEN: read Application health (staged rollout)
 
 
 @contextlib.contextmanager
@@ -64,12 +80,36 @@ def _bump(tree: Path, bset: BumpSet) -> None:
 def _message(bset: BumpSet) -> str:
     lines = [bset.title, ""]
     lines += [f"{b.cluster}: {b.service} {b.old} -> {b.new} ({b.release.url})" for b in bset.bumps]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + f"\n\n{TRAILER}: {bset.key}\n"
+
+
+_MARKER = re.compile(r"<!-- cave-bot:set (\S*?)(?: head=([0-9a-f]{40}))? -->")
 
 
 def _set_key(pr: PullRequest) -> str | None:
-    m = re.match(r"<!-- cave-bot:set (\S*) -->", pr.body or "")
+    m = _MARKER.match(pr.body or "")
     return m.group(1) if m else None
+
+
+def _recorded_head(pr: PullRequest | None) -> str | None:
+    """The branch head the bot recorded on the pull request when it last pushed."""
+    m = _MARKER.match(pr.body or "") if pr is not None else None
+    return m.group(2) if m else None
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A commit on a bot branch the bot did not push, and who made it."""
+
+    sha: str
+    who: tuple[str, ...]  # "Name <email>" of the author and committer who are not the bot
+
+
+def _commits(root: Path, base: str, head: str) -> list[tuple[str, str, str, str, str, str]]:
+    """(sha, author name, author email, committer name, committer email, message) of base..head, newest first."""
+    out = git.run(root, "log", "--format=%H%x00%an%x00%ae%x00%cn%x00%ce%x00%B%x1e", f"{base}..{head}").stdout
+    rows = [r.strip("\n").split("\0") for r in out.split("\x1e") if r.strip()]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows if len(r) == 6]
 
 
 @dataclass
@@ -80,6 +120,7 @@ class Bot:
     upstream: Upstream
     registry: Registry
     out: Callable[[str], None] = print
+    clock: Callable[[], float] = time.time  # now, for the staged rollout's soak times
 
     def _call(self, fn: Callable[[], Any], doing: str) -> Any:
         return call(fn, doing, self.options.retry)
@@ -93,7 +134,16 @@ class Bot:
             raise UserError(f"{opts.remote}/{opts.base} does not exist (pass --base BRANCH)")
         with _worktree(self.root, base) as tree:
             loaded = load_all(tree)
-        sets, notes = plan(loaded, self.upstream, self.registry)
+            found = load_settings(tree)
+        settings = found.settings if found else None
+        api_url = settings.argocd.api_url if settings else None
+        argocd = ArgoCd(api_url, opts.argocd_token, opts.retry) if api_url else None
+        stages = Stages(self.root, base, loaded, settings, argocd, self.clock())
+        sets, notes = plan(loaded, self.upstream, self.registry, stages.gate)
+        for s in sets:
+            for service, version, _ in s.groups():
+                if lines := stages.plans.get((service, version)):
+                    s.stage_plan += ([""] if s.stage_plan else []) + lines
         for note in notes:
             self.out(f"note: {note}")
         if not sets:
@@ -107,13 +157,52 @@ class Bot:
             lambda: [p for p in repo.get_pulls(state="open", base=opts.base) if p.head.ref.startswith(BRANCH_PREFIX)],
             f"listing pull requests of {opts.repo}")
         by_branch = {p.head.ref: p for p in open_prs}
+        if stages.stops:
+            self._stopped(repo, stages.stops)
         numbers: dict[str, int] = {}
-        for bset in sets:
+        for bset in progress.each("bot pull requests", sets, lambda s: s.branch):
             pr = self._apply(repo, bset, base, by_branch.get(bset.branch))
             if pr is not None:
                 numbers[bset.branch] = pr.number
-        self._supersede(sets, open_prs, numbers)
+        self._supersede(sets, open_prs, numbers, base)
         return 0
+
+    # ------------------------------------------------------------------ whose work is on a branch
+
+    def _foreign(self, base: str, remote_head: str, pr: PullRequest | None) -> list[Foreign]:
+        """Commits on the branch the bot did not push. The branch is the bot's own when its head is the commit
+        the bot recorded on the pull request; without that record (a response lost after a push, a pull request
+        from before the record) only when it is one commit authored and committed by the bot that names its set
+        in a trailer. An amend keeps the author but not the committer or the commit; a rebase or a commit on top
+        changes the head: all of them are a person's change."""
+        if _recorded_head(pr) == remote_head:
+            return []
+        bot = self.options.author_email
+        commits = _commits(self.root, base, remote_head)
+        if not commits:
+            return []  # everything on the branch is on the base (a merged pull request's branch): nothing to lose
+        if (len(commits) == 1 and commits[0][2] == bot and commits[0][4] == bot
+                and re.search(rf"(?m)^{TRAILER}: \S+$", commits[0][5])
+                and (pr is None or _recorded_head(pr) is None or self._pushed_by_bot(pr, remote_head))):
+            return []
+        people = [Foreign(sha, tuple(dict.fromkeys(f"{n} <{e}>" for n, e in ((an, ae), (cn, ce)) if e != bot)))
+                  for sha, an, ae, cn, ce, _ in commits]
+        if named := [f for f in people if f.who]:
+            return named
+        # Only the bot's identity, yet not what it pushed (another workflow as the bot, a rebase): still not its own.
+        recorded = _recorded_head(pr)
+        return [Foreign(sha, (f"{an} <{ae}>",)) for sha, an, ae, *_ in commits if sha != recorded] or [
+            Foreign(remote_head, ("someone (the branch is not at the commit the bot pushed)",))]
+
+    def _pushed_by_bot(self, pr: PullRequest, remote_head: str) -> bool:
+        """A recorded head that is not the branch head: the bot's own push whose record was lost (the recorded
+        commit is the bot's and the new head replaced it, not built on it) or a person's change."""
+        recorded = _recorded_head(pr)
+        if recorded is None:
+            return False
+        return git.run(self.root, "merge-base", "--is-ancestor", recorded, remote_head, check=False).returncode != 0
+
+    # ------------------------------------------------------------------ one set
 
     def _apply(self, repo: Repository, bset: BumpSet, base: str, pr: PullRequest | None) -> PullRequest | None:
         opts, branch = self.options, bset.branch
@@ -123,74 +212,122 @@ class Bot:
         with _worktree(self.root, base) as tree:
             _bump(tree, bset)
             commit = git.commit_all(tree, _message(bset), opts.author_name, opts.author_email)
+            head = commit
             if remote_head is not None:
-                people = [(c, e, n) for c, e, n in git.authors(self.root, base, remote_head) if e != opts.author_email]
-                if people:
-                    self._hold(bset, pr, people)
+                if foreign := self._foreign(base, remote_head, pr):
+                    self._hold(bset, pr, foreign)
                     return pr
                 if git.tree_of(self.root, remote_head) == git.tree_of(tree, commit):
-                    if pr is not None and _set_key(pr) == bset.key:
-                        self.out(f"{branch}: up to date (#{pr.number})")
-                        return pr
-                    return self._open_or_edit(repo, bset, tree, pr)
-            git.push(tree, opts.remote, commit, branch, remote_head)
-            self.out(f"{branch}: pushed {commit[:12]} ({bset.key})")
-            return self._open_or_edit(repo, bset, tree, pr)
+                    head = remote_head  # the branch already says this
+            if head == commit:
+                git.push(tree, opts.remote, commit, branch, remote_head)
+                self.out(f"{branch}: pushed {commit[:12]} ({bset.key})")
+            return self._reconcile(repo, bset, tree, pr, head)
 
-    def _open_or_edit(self, repo: Repository, bset: BumpSet, tree: Path, pr: PullRequest | None) -> PullRequest:
+    def _reconcile(self, repo: Repository, bset: BumpSet, tree: Path, pr: PullRequest | None,
+                   head: str) -> PullRequest:
+        """Open the pull request, or bring an open one to what it should be: title, body (with the pushed head)
+        and labels. Each write is idempotent, so a run after a lost response completes what is missing."""
         clusters = sorted({b.cluster for b in bset.bumps})
         since = f"{self.options.remote}/{self.options.base}"  # fetched at the start: the commit `base` names
         rendered = format_result(diff_ref(tree, since, clusters, cache=default_cache(self.root)), "markdown",
                                  max_chars=COMMENT_LIMIT // 2)
-        text = body(bset, self.options.upstreams, rendered)
+        text = body(bset, self.options.upstreams, rendered, head)
         labels = [LABEL, *bset.components]
+        changed = False
         if pr is None:
-            pr = self._call(lambda: repo.create_pull(title=bset.title, body=text, base=self.options.base,
-                                                     head=bset.branch), f"opening a pull request for {bset.branch}")
+            pr = self._call(functools.partial(self._create, repo, bset, text),
+                            f"opening a pull request for {bset.branch}")
+            assert pr is not None
             self.out(f"{bset.branch}: opened #{pr.number} {pr.html_url}")
-        elif pr.title != bset.title or pr.body != text:
-            number = pr.number
-            self._call(lambda: pr.edit(title=bset.title, body=text), f"updating #{number}")
+            changed = True
+        if pr.title != bset.title or pr.body != text:
+            number, current = pr.number, pr
+            self._call(lambda: current.edit(title=bset.title, body=text), f"updating #{number}")
             self.out(f"{bset.branch}: updated #{number} {pr.html_url}")
+            changed = True
         have = {label.name for label in pr.labels}
         if missing := [label for label in labels if label not in have]:
-            self._call(lambda: pr.add_to_labels(*missing), f"labelling #{pr.number}")
+            current = pr
+            self._call(lambda: current.add_to_labels(*missing), f"labelling #{pr.number}")
+            self.out(f"{bset.branch}: labelled #{pr.number} {', '.join(missing)}")
+            changed = True
+        if not changed:
+            self.out(f"{bset.branch}: up to date (#{pr.number})")
         return pr
 
-    def _declined(self, repo: Repository, bset: BumpSet) -> bool:
-        """Whether a closed pull request proposed exactly this set: a person said no; wait for a newer release."""
-        owner, branch = self.options.repo.split("/")[0], bset.branch
-        closed = self._call(lambda: [p for p in repo.get_pulls(state="closed", head=f"{owner}:{branch}")
-                                     if _set_key(p) == bset.key], f"listing closed pull requests of {branch}")
-        if closed:
-            self.out(f"{branch}: #{closed[0].number} proposed this and was closed; waiting for a newer release")
-        return bool(closed)
+    def _create(self, repo: Repository, bset: BumpSet, text: str) -> PullRequest:
+        """Open the pull request; if GitHub says one exists for the branch (it was opened, and the answer lost),
+        that one."""
+        try:
+            return repo.create_pull(title=bset.title, body=text, base=self.options.base, head=bset.branch)
+        except GithubException as err:
+            if err.status != 422:
+                raise
+            owner = self.options.repo.split("/")[0]
+            found = list(repo.get_pulls(state="open", head=f"{owner}:{bset.branch}"))
+            if not found:
+                raise
+            self.out(f"{bset.branch}: #{found[0].number} was already open (an earlier answer was lost)")
+            return found[0]
 
-    def _hold(self, bset: BumpSet, pr: PullRequest | None, people: Sequence[tuple[str, str, str]]) -> None:
-        who = ", ".join(sorted({f"{n} <{e}>" for _, e, n in people}))
+    def _declined(self, repo: Repository, bset: BumpSet) -> bool:
+        """Whether a pull request that proposed exactly this set was closed unmerged by someone other than the bot:
+        a person said no; wait for a newer release. One the bot closed itself (superseded) holds nothing back."""
+        owner, branch = self.options.repo.split("/")[0], bset.branch
+        closed: list[PullRequest] = self._call(
+            lambda: [p for p in repo.get_pulls(state="closed", head=f"{owner}:{branch}")
+                     if _set_key(p) == bset.key and p.merged_at is None],
+            f"listing closed pull requests of {branch}")
+        for pr in closed:
+            number, opener = pr.number, pr.user.login
+            closer = self._call(functools.partial(lambda n: repo.get_issue(n).closed_by, number),
+                                f"reading who closed #{number}")
+            if closer is None or closer.login != opener:
+                who = closer.login if closer is not None else "someone"
+                self.out(f"{branch}: #{number} proposed this and was closed by {who}; waiting for a newer release")
+                return True
+        return False
+
+    def _comment_once(self, pr: PullRequest, marker: str, text: str) -> bool:
+        """Post `marker`+text unless a comment with the marker is there: a retry after a lost answer, or a later
+        run, never posts it twice."""
+        tried: list[bool] = []
+
+        def post() -> bool:  # True: this run posted it (found again after a lost answer counts)
+            if any(marker in (c.body or "") for c in pr.get_issue_comments()):
+                return bool(tried)
+            tried.append(True)
+            pr.create_issue_comment(f"{marker}\n{text}")
+            return True
+        posted: bool = self._call(post, f"commenting on #{pr.number}")
+        return posted
+
+    def _hold(self, bset: BumpSet, pr: PullRequest | None, foreign: Sequence[Foreign]) -> None:
+        who = ", ".join(sorted({w for f in foreign for w in f.who}))
         if pr is None:
             self.out(f"{bset.branch}: has commits by {who} and no open pull request; left alone")
             return
         if _set_key(pr) == bset.key:
             self.out(f"{bset.branch}: has commits by {who}; nothing newer to propose (#{pr.number})")
             return
-        marker = HELD_MARKER.format(bset.key)
-        comments = self._call(lambda: [c.body or "" for c in pr.get_issue_comments()], f"reading #{pr.number}")
-        if any(marker in c for c in comments):
-            self.out(f"{bset.branch}: has commits by {who}; already said so on #{pr.number}")
-            return
-        rows = "\n".join(f"- {b.cluster}: {b.service} {b.old} → **{b.new}** ([{b.release.tag}]({b.release.url}))"
+        rows = "\n".join(f"- {b.cluster}: {b.service} {b.old} → **{b.new}** ({link(b.release.tag, b.release.url)})"
                          for b in bset.bumps)
-        shas = ", ".join(c[:12] for c, _, _ in people)
-        text = (f"{marker}\nA newer bump is ready, but this branch has commits by {who} ({shas}), which the bot "
+        shas = ", ".join(f.sha[:12] for f in foreign)
+        text = (f"A newer bump is ready, but this branch has commits by {who} ({shas}), which the bot "
                 f"never overwrites, so it did not push:\n\n{rows}\n\nMerge or close this pull request (or delete "
                 f"the branch) and the next run proposes it; or apply it here with "
                 + "; ".join(f"`python -m compiler bump {alias(s)} {v} {' '.join('--cluster ' + c for c in cs)}`"
                             for s, v, cs in bset.groups()) + ".")
-        self._call(lambda: pr.create_issue_comment(text), f"commenting on #{pr.number}")
-        self.out(f"{bset.branch}: has commits by {who}; commented on #{pr.number} instead of pushing")
+        if self._comment_once(pr, HELD_MARKER.format(bset.key), text):
+            self.out(f"{bset.branch}: has commits by {who}; commented on #{pr.number} instead of pushing")
+        else:
+            self.out(f"{bset.branch}: has commits by {who}; already said so on #{pr.number}")
 
-    def _supersede(self, sets: list[BumpSet], open_prs: list[PullRequest], numbers: dict[str, int]) -> None:
+    def _supersede(self, sets: list[BumpSet], open_prs: list[PullRequest], numbers: dict[str, int],
+                   base: str) -> None:
+        """Close each open bot pull request a grown set now carries, with a comment linking its replacement; one
+        with a person's commits stays open (the bot never drops them) with a comment saying where the set went."""
         for pr in open_prs:
             if pr.head.ref in numbers:
                 continue
@@ -198,11 +335,49 @@ class Bot:
             newer = [s for s in sets if s.branch in numbers and components & set(s.components)]
             if not newer:
                 continue
-            successor = numbers[newer[0].branch]
-            text = (f"Superseded by #{successor}, which carries these components together "
-                    f"({', '.join(newer[0].components)}). Closing this one so no component and cluster has two "
-                    "open bump pull requests.")
-            number = pr.number
-            self._call(functools.partial(pr.create_issue_comment, text), f"commenting on #{number}")
-            self._call(functools.partial(pr.edit, state="closed"), f"closing #{number}")
+            successor, number, current = numbers[newer[0].branch], pr.number, pr
+            carried = ", ".join(newer[0].components)
+            remote_head = git.resolve(self.root, f"refs/remotes/{self.options.remote}/{pr.head.ref}")
+            foreign = self._foreign(base, remote_head, pr) if remote_head else []
+            marker = SUPERSEDED_MARKER.format(successor)
+            if foreign:
+                who = ", ".join(sorted({w for f in foreign for w in f.who}))
+                shas = ", ".join(f.sha[:12] for f in foreign)
+                text = (f"Superseded by #{successor}, which carries these components together ({carried}). This "
+                        f"branch has commits by {who} ({shas}), which the bot never drops, so this pull request "
+                        f"stays open: carry them over to `{newer[0].branch}` (#{successor}) or merge them here first, "
+                        "then close this one.")
+                if self._comment_once(current, marker, text):
+                    self.out(f"{pr.head.ref}: #{number} has commits by {who}; left open, commented (see #{successor})")
+                continue
+            text = (f"Superseded by #{successor}, which carries these components together ({carried}). Closing "
+                    "this one so no component and cluster has two open bump pull requests.")
+            self._comment_once(current, marker, text)
+            self._call(functools.partial(current.edit, state="closed"), f"closing #{number}")
             self.out(f"{pr.head.ref}: closed #{number}, superseded by #{successor}")
+
+    def _stopped(self, repo: Repository, stops: list[Stop]) -> None:
+        """Say on the merged pull request that brought a release to a Degraded cluster that the rollout stopped
+        there (once per cluster and version: a marker)."""
+        merged: list[PullRequest] = self._call(
+            lambda: [p for p in repo.get_pulls(state="closed", base=self.options.base)
+                     if p.head.ref.startswith(BRANCH_PREFIX) and p.merged_at is not None],
+            f"listing merged pull requests of {self.options.repo}")
+        for stop in stops:
+            item = f"{stop.cluster}/{stop.service}={stop.running}"
+            carried = [p for p in merged if item in (_set_key(p) or "").split(",")]
+            if not carried:
+                self.out(f"note: {item}: no merged bot pull request brought it; the rollout stop is not commented")
+                continue
+            pr = max(carried, key=lambda p: p.number)
+            app = stop.app
+            text = (f"**Staged rollout stopped.** Argo CD reports `{app.name}` (stage `{stop.stage}`, {stop.cluster}) "
+                    f"**{app.health}** ({app.sync}) at {app.revision}, which has this change "
+                    f"({stop.landed.sha[:12]}). The bot proposes no later stage of {stop.service} {stop.version} "
+                    "while it is Degraded. Fix the cluster (or revert this pull request): once Argo CD reports it "
+                    "Healthy and Synced the rollout goes on; a newer release starts a new rollout from the first "
+                    "stage.")
+            if self._comment_once(pr, STOPPED_MARKER.format(item), text):
+                self.out(f"{item}: {app.name} is Degraded; rollout stopped, commented on #{pr.number}")
+            else:
+                self.out(f"{item}: {app.name} is Degraded; rollout stopped (already said on #{pr.number})")

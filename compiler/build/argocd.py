@@ -22,7 +22,7 @@ from compiler.spec.derive import Names, derive
 from compiler.spec.load import Loaded
 from compiler.spec.model import ClusterSpec, LocalCluster, enabled_services
 from compiler.spec.settings import Chart, LoadedSettings, Settings
-from compiler.spec.yamlio import Document, dump_yaml
+from compiler.spec.yamlio import Document, Loc, dump_yaml
 
 API_VERSION = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -40,7 +40,7 @@ SECRETS_ROLE = catalog.SECRETS_ROLE
 # Identity.
 ESO_NAMESPACE, ESO_SERVICE_ACCOUNT = catalog.ADDON_SERVICE_ACCOUNTS[SECRETS_ROLE]
 IN_CLUSTER_REDIS = "redis-master.redis.svc.cluster.local"
-# The Custom Metrics Stackdriver Adapter (P40) has no Helm chart. It is a hand-written base in this repository,
+# The Custom Metrics Stackdriver Adapter has no Helm chart. It is a hand-written base in this repository,
 # rendered per cluster by a generated overlay (overlays/argocd/addons/<cluster>/custom-metrics/: the image pinned
 # in gitops.yaml, the ServiceAccount's Workload Identity annotation) that its Application syncs: offline-renderable
 # with the repository's kustomize (tests and `validate` see what Argo CD applies), no egress to GitHub from the
@@ -99,8 +99,8 @@ Tree = dict[str, bytes]
 
 
 def _ingress_nginx(spec: ClusterSpec, names: Names) -> dict[str, Any]:
-    # The static IP attaches only through the controller Service's loadBalancerIP (cave-deployment-facts 3.2);
-    # tuning goes into the controller's own ConfigMap through `controller.config` (P46).
+    # The static IP attaches only through the controller Service's loadBalancerIP (an Ingress annotation does nothing);
+    # tuning goes into the controller's own ConfigMap through `controller.config` (docs/pitfalls.md#p46).
     return {"controller": {
         "service": {"loadBalancerIP": str(spec.static_ip), "externalTrafficPolicy": "Local"},
         "config": {"proxy-read-timeout": "600", "client-body-timeout": "60"},
@@ -214,29 +214,46 @@ def problems(loaded_settings: LoadedSettings, loaded: dict[str, Loaded]) -> list
     """What keeps the app-of-apps from being generated: missing destinations and addresses, clashes."""
     settings = loaded_settings.settings
     out: list[Problem] = []
-    seen_dest: dict[str, str] = {}
-    seen_app: dict[str, str] = {root_name(settings): SETTINGS_FILE}
+    root_app = root_name(settings)
+    dests: dict[str, list[tuple[Document, Loc]]] = {}  # Argo CD destination -> the specs deploying to it
+    apps: dict[str, list[Document]] = {}  # Application name -> the specs it would be generated for
     for cluster in sorted(loaded):
         spec, doc = loaded[cluster].spec, loaded[cluster].doc
         out.extend(_cluster_problems(settings, spec, doc))
         if spec.argocd.server or spec.argocd.name:
-            # Two specs in one cluster would install the add-ons and the ClusterSecretStore twice.
-            key = _cluster_id(spec)
-            if key in seen_dest:
-                out.append(doc.problem(("argocd",), f"argocd: {key} is already the cluster of {seen_dest[key]} "
-                                                    "(each spec deploys a cluster of its own)"))
-            seen_dest.setdefault(key, doc.path)
+            field = "server" if spec.argocd.server else "name"
+            dests.setdefault(_cluster_id(spec), []).append((doc, ("argocd", field)))
         # Two specs with one static_ip: compiler/spec/sharing.py (check_all) reports it at both files.
         for addon in [None, *app_addons(spec)]:
             name = app_name(settings, cluster, addon)
-            if name in seen_app:
+            if name == root_app:
                 out.append(doc.problem(("name",), f"Argo CD Application {name!r} would also be generated for "
-                                                  f"{seen_app[name]} (rename the cluster)"))
+                                                  f"{SETTINGS_FILE} (rename the cluster)"))
             elif len(name) > NAME_MAX:
                 out.append(doc.problem(("name",), f"Argo CD Application name {name!r} is longer than {NAME_MAX} "
                                                   "characters (shorten `name` or argocd.project in gitops.yaml)"))
-            seen_app.setdefault(name, doc.path)
+            apps.setdefault(name, []).append(doc)
+    # A clash is reported in every spec involved, each naming the others: the one to fix may be either.
+    for key, where in dests.items():
+        # Two specs in one cluster would install the add-ons and the ClusterSecretStore twice.
+        for doc, loc in where:
+            others = [_where(d, at) for d, at in where if d is not doc]
+            if others:
+                out.append(doc.problem(loc, f"argocd: {key} is already the cluster of {' and '.join(others)} "
+                                            "(each spec deploys a cluster of its own: use the name or server its "
+                                            "cluster has in Argo CD)"))
+    for name, docs in apps.items():
+        for doc in docs:
+            others = sorted({d.path for d in docs if d is not doc}) or [doc.path]
+            if len(docs) > 1:
+                out.append(doc.problem(("name",), f"Argo CD Application {name!r} would also be generated for "
+                                                  f"{' and '.join(others)} (rename the cluster)"))
     return out
+
+
+def _where(doc: Document, loc: Loc) -> str:
+    line, col = doc.position(loc)
+    return f"{doc.path}:{line}:{col}"
 
 
 def _cluster_problems(settings: Settings, spec: ClusterSpec, doc: Document) -> Iterator[Problem]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jinja2
+import markupsafe
 
-from compiler import catalog
+from compiler import catalog, escape
 from compiler.errors import Problem, UserError
 from compiler.paths import TEMPLATES
 from compiler.spec.derive import Names, derive, secret_manager_name
@@ -41,28 +42,91 @@ def header(spec_path: str) -> str:
     return f"# {GENERATED_MARK} from {spec_path}. Do not edit: change the spec and rebuild.\n"
 
 
-def pyrepr(value: Any) -> str:
-    """A Python literal for plain data (dict, list, str, int, float, bool, None), for Python config files."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{pyrepr(k)}: {pyrepr(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(pyrepr(v) for v in value) + "]"
-    if isinstance(value, bool | int | float | str) or value is None:
+pyrepr = escape.pyrepr
+
+# --------------------------------------------------------------------------- template languages
+#
+# Every `{{ ... }}` of a template goes through the `finalize` of its language (compiler/escape.py), chosen from
+# the catalogue entry, not written in the template, so a template author cannot forget to escape:
+# - env: the env.j2 of a ConfigMap with env=True (configMapGenerator literals, KEY=value): no line breaks;
+#   `_env_literals` then quotes a value kustomize would unquote;
+# - python: a .cfg or .py config file: values go through `| pyrepr` (or `| tojson`); anything printed bare must be
+#   name-like (a cluster name in a comment, a key);
+# - ini-go: a ConfigMap with secret=True, an INI file (configparser, BasicInterpolation) that External Secrets
+#   renders as a Go template: every value has '%' doubled and its braces written as Go actions printing them, so
+#   a value can neither add an INI line nor a `{{ .secret }}` placeholder (the template's own placeholders sit in
+#   `{% raw %}` blocks, which finalize never sees). Do not print a macro's result there: it would be escaped twice;
+# - nginx: values inside single-quoted nginx strings: no quote, backslash, `$` or line break;
+# - yaml: .yml/.yaml files and patches: values through `| tojson`, or name-like when bare.
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _finalize_env(value: Any) -> str:
+    return escape.one_line(_plain(value), "an env file")
+
+
+def _finalize_python(value: Any) -> str:
+    if isinstance(value, escape.Written | markupsafe.Markup):
+        return escape.one_line(str(value), "a Python config file")
+    if isinstance(value, bool | int | float) or value is None:
         return repr(value)
-    if hasattr(value, "model_dump"):
-        return pyrepr(value.model_dump(mode="json"))
-    raise TypeError(f"cannot write {type(value).__name__} as a Python literal")
+    return escape.python_bare(str(value))
+
+
+def _finalize_ini_go(value: Any) -> str:
+    return escape.go_template_literal(escape.ini_value(_plain(value)))
+
+
+def _finalize_nginx(value: Any) -> str:
+    return escape.nginx_quoted(_plain(value))
+
+
+def _finalize_yaml(value: Any) -> str:
+    if isinstance(value, escape.Written | markupsafe.Markup):
+        return escape.one_line(str(value), "a YAML file")
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return escape.yaml_bare(_plain(value))
+
+
+FINALIZE: dict[str, Callable[[Any], str]] = {
+    "env": _finalize_env, "python": _finalize_python, "ini-go": _finalize_ini_go, "nginx": _finalize_nginx,
+    "yaml": _finalize_yaml,
+}
+LANGUAGE_BY_SUFFIX = {".cfg": "python", ".py": "python", ".yml": "yaml", ".yaml": "yaml", ".conf": "nginx"}
+
+
+def template_language(service: str, key: str, cm: catalog.ConfigMap | None) -> str:
+    """The output language of a template: `key` is the file's key in ConfigMap `cm` (None: a patch, YAML)."""
+    if cm is None:
+        return "yaml"
+    if cm.secret:
+        return "ini-go"
+    if cm.env:
+        return "env"
+    suffix = "." + key.rpartition(".")[2]
+    if suffix not in LANGUAGE_BY_SUFFIX:
+        raise UserError(f"compiler/templates/{service}/{cm.files[key]}: no output language for a {suffix} file "
+                        f"(known: {', '.join(sorted(LANGUAGE_BY_SUFFIX))}; add one to compiler/build/compile.py "
+                        "with its escaping in compiler/escape.py)")
+    return LANGUAGE_BY_SUFFIX[suffix]
 
 
 @functools.cache
-def jinja_env() -> jinja2.Environment:
+def jinja_env(language: str = "python") -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=FINALIZE[language],
     )
     env.filters["pyrepr"] = pyrepr
+    if language == "yaml":
+        env.filters["tojson"] = escape.yaml_json
     return env
 
 
@@ -71,12 +135,22 @@ def _yaml_file(spec_path: str, *docs: Any) -> bytes:
     return (header(spec_path) + body).encode()
 
 
-def _render_template(service: str, template: str, context: dict[str, Any]) -> str:
+def _render_template(service: str, template: str, context: dict[str, Any], language: str, spec_path: str) -> str:
     name = f"{service}/{template}"
     try:
-        return jinja_env().get_template(name).render(**context)
+        return jinja_env(language).get_template(name).render(**context)
+    except escape.Unwritable as err:
+        raise UserError([Problem(spec_path, message=f"a value of compiler/templates/{name} cannot be written into "
+                                                    f"its {language} file: {err} (change that value in the spec)")]) \
+            from None
     except jinja2.TemplateNotFound as err:
         raise UserError(f"compiler/templates/{name}: template missing ({err}); the catalogue names it") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"compiler/templates/{name}: byte {err.start + 1} is not UTF-8 text "
+                        f"(save the template as UTF-8)") from None
+    except jinja2.TemplateSyntaxError as err:
+        raise UserError([Problem(f"compiler/templates/{name}", err.lineno, 1,
+                                 f"{err.message} (a template bug: fix the Jinja syntax)")]) from None
     except jinja2.UndefinedError as err:
         raise UserError(f"compiler/templates/{name}: {err.message} (a template bug, or a spec value "
                         f"it needs is missing)") from None
@@ -140,7 +214,8 @@ def _workload_patches(svc: Service, entry: catalog.Service) -> list[tuple[str, d
 
 
 def _env_literals(service: str, rendered: dict[str, str]) -> list[str]:
-    """KEY=value lines of a rendered env template, as configMapGenerator literals (comments dropped)."""
+    """KEY=value lines of a rendered env template, as configMapGenerator literals (comments dropped), each
+    written so that kustomize reads the value back verbatim (escape.env_literal)."""
     out: list[str] = []
     for template, text in rendered.items():
         for number, line in enumerate(text.splitlines(), 1):
@@ -149,7 +224,8 @@ def _env_literals(service: str, rendered: dict[str, str]) -> list[str]:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line):
                 raise UserError(f"compiler/templates/{service}/{template}: line {number} renders {line!r}, "
                                 "not KEY=value (a template bug)")
-            out.append(line)
+            key, _, value = line.partition("=")
+            out.append(escape.env_literal(key, value))
     return out
 
 
@@ -336,7 +412,7 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
         for cm in entry.configmaps:
             rendered: dict[str, str] = {}
             for key, template in sorted(cm.files.items()):
-                text = _render_template(name, template, context)
+                text = _render_template(name, template, context, template_language(name, key, cm), spec_path)
                 rel = f"configs/{name}.{key}"
                 if key.endswith(PYTHON_CONFIG_SUFFIXES) and not cm.secret:
                     _check_python(f"overlays/{spec.name}/{rel}", text, spec_path)
@@ -360,7 +436,7 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
                                                "resource.labels.subscription_id"}]))
                 targets[rel] = {"kind": "HorizontalPodAutoscaler", "name": w.hpa}
         for template in entry.patches:
-            text = _render_template(name, template, context)
+            text = _render_template(name, template, context, template_language(name, template, None), spec_path)
             patches.append((f"{name}/{template.removesuffix('.j2')}", yaml_load(text)))
         for cm in entry.configmaps:
             if cm.secret:

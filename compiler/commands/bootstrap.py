@@ -1,10 +1,11 @@
 """Plan, then create, the one-off Google Cloud resources a cluster needs before Argo CD can sync it.
 
-From environments/CLUSTER.yaml: VPC network and subnet, static IP, GKE cluster (Workload Identity on) and
-node pools, Cloud SQL instance, databases and user, Memorystore Redis, the Bigtable instance (SSD, manual
-scaling, one cluster), Pub/Sub topics and subscriptions, Cloud DNS zones and A records, Firestore in
-Datastore mode, GCP service accounts with their IAM roles and Workload Identity bindings, Secret Manager
-secrets and GCS buckets.
+From environments/CLUSTER.yaml: the Google APIs the project (and a local cluster's data project) needs,
+enabled first through the Service Usage API (a plan lists the disabled ones), VPC network and subnet, static
+IP, GKE cluster (Workload Identity on) and node pools, Cloud SQL instance, databases and user, Memorystore
+Redis, the Bigtable instance (SSD, manual scaling, one cluster), Pub/Sub topics and subscriptions, Cloud DNS
+zones and A records, Firestore in Datastore mode, GCP service accounts with their IAM roles and Workload
+Identity bindings, Secret Manager secrets and GCS buckets.
 
 Without --apply it only reads and prints one row per resource: ok (exists as specified), missing,
 DIFFERS (field by field), OPERATOR (a value only you have, e.g. the OAuth client JSON: the line says
@@ -20,6 +21,9 @@ keys) go straight into Secret Manager and are never printed.
 Credentials: Application Default Credentials (`gcloud auth application-default login`). Endpoints
 can be pointed elsewhere (emulators, test servers) with CAVE_GITOPS_<API>_ENDPOINT variables and
 PUBSUB_EMULATOR_HOST; see compiler/bootstrap/clients.py.
+
+The project itself must exist, with billing: bootstrap reads it and never creates it. `--format json`
+carries the same rows and notes as the text (see compiler/bootstrap/report.py for its shape).
 
 Exit codes: 0 everything exists as specified (or --offline), 1 something is missing, differs, needs
 the operator or failed, 2 bad input (spec errors, no credentials).
@@ -52,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    specs = load_environments(Path(args.root))
+    specs = load_environments(Path(args.root), pending_outputs=True)  # it prints the static IP and Redis hosts
     select([args.cluster], specs)
     spec = specs[args.cluster]
     resources = desired.desired(spec)

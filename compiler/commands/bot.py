@@ -5,14 +5,22 @@ per cluster the newest one its spec's `bump:` policy allows (default: the latest
 exist in the cluster's docker_repository, and whose pinned EMAnnotationSchemas the global cluster runs; when
 the global schema service is older, its bump joins the same pull request, which states the deploy order.
 Each set of linked components gets one branch (cave-bot/<components>), one commit made with
-`python -m compiler bump` and one pull request, updated when a newer release comes out. Commits by people on
-that branch are never overwritten (the bot comments instead). Nothing is pushed when a lookup fails.
+`python -m compiler bump` and one pull request, updated when a newer release comes out. The pull request records
+the commit the bot pushed; anything else on the branch (a person's commit, amend or rebase) is never overwritten
+(the bot comments instead). Nothing is pushed when a lookup fails. Every run reconciles the open pull requests
+(title, body, labels), so a run after a lost GitHub answer completes what is missing.
 
 Policy in a spec (on emannotationschemas, annotationengine, materializationengine):
   bump: latest                      # default
   bump: pinned                      # never
   bump: "~4.23"                     # or ^4, ">=4.20,<5", 4.23.1
   bump: {allow: ^5, prereleases: true}
+  bump: {stage: canary, soak: 24h}  # staged rollout (stages in order: gitops.yaml bump: {stages: [canary, main]})
+
+Staged rollout: a new release is proposed for the first stage's clusters only; the next stage once the previous
+one has had it on main for its `soak` and, when gitops.yaml sets argocd.api_url, Argo CD reports their
+Applications Healthy and Synced at that commit or later (token: $ARGOCD_TOKEN). A Degraded Application stops
+the rollout of that release, with a comment on the merged pull request. Clusters without a stage: at once.
 
 Run inside a clone whose --remote is the repository the pull requests go to. The token comes from
 $GITHUB_TOKEN (contents: write, pull-requests: write), the API from $GITHUB_API_URL (GitHub Enterprise
@@ -34,6 +42,7 @@ import os
 from pathlib import Path
 
 from compiler import catalog, github
+from compiler.bot.argo import TOKEN_ENV
 from compiler.bot.images import Registry
 from compiler.bot.plan import alias
 from compiler.bot.pulls import Bot, Options
@@ -90,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     upstream_url = (args.upstream_api_url or github.API_URL).rstrip("/")
     upstream_token = os.environ.get("UPSTREAM_GITHUB_TOKEN") or (token if upstream_url == api_url else None)
     options = Options(repo=args.repo or "", base=base, remote=args.remote, upstreams=_upstreams(args.upstream),
-                          dry_run=args.dry_run, retry=retry)
+                      dry_run=args.dry_run, retry=retry, argocd_token=os.environ.get(TOKEN_ENV, ""))
     runner = Bot(
         root=root,
         options=options,

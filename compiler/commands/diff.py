@@ -11,8 +11,16 @@ Objects are matched by cluster, kind, namespace and name; generated ConfigMaps/S
 without their kustomize hash suffix, so a config edit shows as a content change plus a note that the
 pods using it roll. Secret values (Secret data, ExternalSecret templates) are never printed.
 
-The report starts with a summary: image changes, Argo CD sync-wave/hook changes, and a
-service × cluster matrix; then every added, removed (never hidden) and changed object, field by field.
+The report starts with a summary: the service versions the specs change per cluster (the `status` rows),
+image changes, the Argo CD Applications of overlays/argocd/ added, removed or changed (chart versions, sources,
+destinations), Argo CD sync-wave/hook changes, and a service × cluster matrix; then every added, removed (never
+hidden) and changed object, field by field. A new cluster is summarised instead: its objects by kind, its images
+and the services using them, its versions (JSON still lists every object).
+
+The working tree's overlays must be what its specs compile to: a stale one (spec edited, build not run;
+or a hand edit) is refused with exit 2 (`overlays/CLUSTER is stale: run python -m compiler build`). Overlays
+committed at the base that differ from the specs committed there are compared as they are, with a warning
+at the top of the report (and in `warnings` of the JSON).
 
 Examples:
   python -m compiler diff                         # vs merge-base with origin/main (or HEAD)
@@ -29,8 +37,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from compiler.build.check import require_fresh
 from compiler.diff.engine import diff_ref
 from compiler.diff.report import GITHUB_COMMENT_LIMIT, format_result
+from compiler.render import kustomize
 
 HELP = "semantic diff of rendered manifests, git ref vs working tree"
 
@@ -65,7 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = diff_ref(Path(args.root), args.base, args.clusters, use_cache=not args.no_cache)
+    root = Path(args.root)
+    # Never diff overlays the working tree's specs no longer compile to (overlays/argocd/ included).
+    require_fresh(root, args.clusters or None, argocd=True, use_cache=not args.no_cache)
+    result = diff_ref(root, args.base, args.clusters, use_cache=not args.no_cache)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(format_result(result, args.format, color=color, max_chars=args.max_chars))
+    for line in kustomize.find(root).notice():  # which kustomize, and a warning when not the pinned one
+        print(line, file=sys.stderr)
     return 1 if result.changed else 0

@@ -1,8 +1,10 @@
 """Post a report as the one marked comment of a pull request: created on the first run, edited after that.
 
 The comment starts with a hidden HTML marker (--marker) by which later runs find it, so every push updates
-the same comment and a pull request never collects duplicates (extra marked comments are deleted). A body
-over GitHub's 65,536-character limit is cut at a line and says so.
+the same comment and a pull request never collects duplicates (extra marked comments are deleted). Only
+comments written by the token's own account count (anyone can start a comment with the marker): GET /user names
+it; GitHub Actions' GITHUB_TOKEN cannot read /user and comments as github-actions[bot]; for another GitHub App's
+token pass its bot login with --author. A body over GitHub's 65,536-character limit is cut at a line and says so.
 
 The token comes from $GITHUB_TOKEN (it needs pull-requests: write); the API from $GITHUB_API_URL
 (set by GitHub Actions, also on GitHub Enterprise), else https://api.github.com.
@@ -40,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=github.MARKER,
         help=f"hidden HTML comment that identifies the comment (default: {github.MARKER})",
     )
+    parser.add_argument(
+        "--author",
+        metavar="LOGIN",
+        help="login whose marked comment is ours (default: the token's, from GET /user; "
+             f"{github.ACTIONS_BOT} for a GitHub Actions token)",
+    )
 
 
 def _body(name: str) -> str:
@@ -55,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.repo or args.repo.count("/") != 1:
         raise UserError(f"--repo {args.repo or '(unset)'}: expected OWNER/NAME (or set $GITHUB_REPOSITORY)")
     body = _body(args.body_file)
-    posted = github.upsert_comment(github.connect(), args.repo, args.pr, body, args.marker)
+    posted = github.upsert_comment(github.connect(), args.repo, args.pr, body, args.marker, author=args.author)
     extra = f"; deleted {len(posted.deleted)} duplicate(s)" if posted.deleted else ""
     print(f"{posted.action} comment {posted.comment_id} on {args.repo}#{args.pr}: {posted.url}{extra}")
     return 0

@@ -1,7 +1,9 @@
 """Print the rendered manifests of one cluster: `kustomize build overlays/CLUSTER`, byte for byte.
 
 The output is what Argo CD will apply. Renders are cached under .cache/cave-gitops/renders/, keyed by
-a hash of every input file (overlay, bases, components) and the kustomize version.
+a hash of every input file (overlay, bases, components) and the kustomize version. An overlay that is not
+what its spec compiles to (spec edited and build not run, or a hand edit) is refused with exit 2:
+`overlays/CLUSTER is stale: run python -m compiler build`.
 
 Examples:
   python -m compiler render minnie                  # all objects of cluster minnie
@@ -18,6 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from compiler.build.check import require_fresh
+from compiler.render import kustomize
 from compiler.render.jobs import render_cluster
 
 HELP = "print the rendered manifests of one cluster"
@@ -29,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rendered = render_cluster(Path(args.root), args.cluster, use_cache=not args.no_cache)
+    root = Path(args.root)
+    # The overlay must be what its spec compiles to.
+    require_fresh(root, [args.cluster], argocd=False, use_cache=not args.no_cache)
+    rendered = render_cluster(root, args.cluster, use_cache=not args.no_cache)
     sys.stdout.write(rendered.text)
+    for line in kustomize.find(root).notice():  # which kustomize, and a warning when not the pinned one
+        print(line, file=sys.stderr)
     return 0

@@ -1,10 +1,14 @@
 """The ordered checklist for bringing CLUSTER up (or adding a datastack to it): the steps no API does for us.
 
-Generated from the specs with every value filled in: the OAuth client's redirect URIs and origins for
-each hostname of the global cluster, the name servers to set at the registrar, the auth datasets, groups
-and service-table mappings and the info-service entries that the local clusters' `registry:` sections
-need, where the CAVE service-account token goes (Secret Manager names), the first materialization
-database and a first-table test, how to roll back and what deleting the cluster leaves behind.
+Generated from the specs with every value filled in: whether the spec and its overlays are merged (on the
+remote's branch Argo CD deploys, as last fetched), the validate command, the OAuth consent screen and the
+OAuth client's redirect URIs and origins for each hostname of the global cluster, installing Argo CD (the
+release pinned in gitops.yaml) and registering every cluster with it (in the runbook of the cluster Argo CD
+runs in), the app-of-apps applied in that cluster's kubectl context, the name servers to set at the
+registrar, the auth datasets, groups and service-table mappings and the info-service entries that the local
+clusters' `registry:` sections need, where the CAVE service-account token goes (Secret Manager names), the
+first materialization database and a first-table test, how to roll back and what deleting the cluster leaves
+behind.
 
 Each step has a status: done, to do, check by hand, or unknown. Without --online only the spec and the
 overlays are consulted; with --online the bootstrap plan of the cluster (and, for the global cluster,

@@ -21,11 +21,23 @@ JSON schema (`--format json`), stable; fields are only ever added, `version` bum
       "images": [{"cluster", "kind", "namespace", "name", "container", "old", "new"}],   # old/new: str|null
       "argocd": [{"cluster", "kind", "namespace", "name", "annotation", "old", "new"}],  # old/new: str|null
       "matrix": {"services": [str], "clusters": [str], "cells": {service: {cluster: status}}},
+      "warnings": [str],                            # only when there is one: e.g. overlays at the base that
+                                                    # differ from what the specs there compile to
+      "versions": [{"service", "cluster", "old", "new"}],   # versions the specs change (old/new: str|null,
+                                                    # "disabled" for a service turned off); the `status` rows
+      "applications": [{                            # overlays/argocd/: objects added, removed or changed
+          "kind", "name": str, "cluster": str|null, "status": "added"|"removed"|"changed",
+          "summary": str,                           # what it deploys where: chart and version or path, destination
+          "changes": [{"field": str, "old": str|null, "new": str|null}],   # chart version, destination, wave...
+          "other": [str]                            # other changed paths (Helm values, sync policy, ...)
+      }],
       "clusters": [{
         "name": str,
         "status": "added"|"removed"|"changed"|"unchanged",
         "rendered": bool,                           # false: inputs identical, nothing rendered
         "unchanged_objects": int,
+        "new_cluster": {"objects": {kind: int}, "images": [{"image": str, "services": [str]}],
+                        "versions": {service: str}},   # only for an added cluster
         "objects": [{                               # objects that are not unchanged, sorted
           "group", "kind", "namespace", "name", "service": str,
           "status": "added"|"removed"|"changed",
@@ -38,4 +50,6 @@ JSON schema (`--format json`), stable; fields are only ever added, `version` bum
     }
 
 Matrix cell status: "added", "removed", "changed", "unchanged" (service has objects, none differ).
+The exit code is 1 when a cluster or overlays/argocd/ differs. Text and Markdown show an added cluster as its
+`new_cluster` summary rather than one line per object (the JSON still lists every object).
 """

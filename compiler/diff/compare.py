@@ -280,6 +280,9 @@ def diff_cluster(cluster: str, old: Sequence[Obj] | None, new: Sequence[Obj] | N
         )
         if before is None:
             diff.status = "added"
+            if old is None:  # a new cluster: its images are its summary (report.new_cluster_summary)
+                images += [ImageChange(cluster, key, name, None, image)
+                           for name, image in sorted(_images(after).items())]
         elif after is None:
             diff.status = "removed"
         else:

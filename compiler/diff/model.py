@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.build.status import VersionChange
+from compiler.diff.argocd import AppChange
 from compiler.render.jobs import Rendered
 
 SERVICE_LABEL = "cave.io/service"
@@ -139,10 +141,16 @@ class DiffResult:
     base_commit: str
     clusters: list[ClusterDiff]
     how: RenderReport = field(default_factory=lambda: RenderReport(), compare=False)  # not part of the diff
+    # what the reader must know about the comparison itself, e.g. overlays at the base that are stale
+    warnings: list[str] = field(default_factory=list)
+    # overlays/argocd/: Applications added, removed or changed (chart versions, destinations), other objects there
+    applications: list[AppChange] = field(default_factory=list)
+    # service versions the specs change, per cluster (the `status` rows this change alters)
+    versions: list[VersionChange] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return any(c.status != "unchanged" for c in self.clusters)
+        return any(c.status != "unchanged" for c in self.clusters) or bool(self.applications)
 
     @property
     def images(self) -> list[ImageChange]:

@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from compiler.diff.documents import META_RE, document_stub, split_documents
 from compiler.diff.model import HASHED_KINDS, NO_SERVICE, SERVICE_LABEL, Obj
 from compiler.paths import OVERLAYS, overlay_rel
 from compiler.render.hashing import InputHasher, overlay_references
-from compiler.render.manifests import load_yaml_documents
 from compiler.render.sources import FsSource, GitSource, Source
+from compiler.spec.yamlio import dump_yaml, load_manifests
 
 FULL_RENDER_ENV = "CAVE_GITOPS_FULL_RENDER"
 _REDUCED_SCHEMA = "cave-reduced-v1"
@@ -120,7 +118,7 @@ class Planner:
         key = (side, rel)
         if key not in self._objects:
             try:
-                docs = [d for d in load_yaml_documents(self._text(side, rel)) if d is not None]
+                docs = [d for d in load_manifests(self._text(side, rel)) if d is not None]
             except Exception:  # any YAML error: kustomize reports it in a full render
                 raise _NotReducible(f"{rel}: not YAML") from None
             _need(all(isinstance(d, dict) for d in docs), f"{rel}: a document is not a mapping")
@@ -131,7 +129,7 @@ class Planner:
         """The documents of a patch (None when it is not YAML), memoised: clusters share most patches."""
         if text not in self._patches:
             try:
-                self._patches[text] = [d for d in load_yaml_documents(text) if d is not None]
+                self._patches[text] = [d for d in load_manifests(text) if d is not None]
             except Exception:  # not YAML: the full render says why
                 self._patches[text] = None
         return self._patches[text]
@@ -393,7 +391,7 @@ class Planner:
             images = doc["images"]
             _need(isinstance(images, list) and all(isinstance(i, Mapping) for i in images), f"{overlay}: odd images")
             reduced["images"] = [i for i in images if not i.get("name") or any(str(i["name"]) in t for t in texts)]
-        text = yaml.dump(reduced, Dumper=yaml.CSafeDumper, sort_keys=False, width=1_000_000)
+        text = dump_yaml(reduced)
         files: dict[str, tuple[str, ...]] = {}
         h = hashlib.sha256(f"{_REDUCED_SCHEMA}\0kustomize {self.version}\0{overlay}\0{kept}\0{text}\0".encode())
         for side in ("old", "new"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import html
 import json
 import re
 from collections import defaultdict
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from compiler.diff.model import Change, ClusterDiff, DiffResult, ObjKey
+from compiler.escape import md_cell, md_code
 
 JSON_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_000
@@ -103,6 +104,72 @@ def headline(result: DiffResult) -> str:
     )
 
 
+def version_matrix(result: DiffResult) -> tuple[list[str], list[list[str]]]:
+    """The `status` rows this change alters: service × cluster, `old → new` where the spec changes the version."""
+    clusters = sorted({v.cluster for v in result.versions})
+    cells: dict[str, dict[str, str]] = {}
+    for v in result.versions:
+        cells.setdefault(v.service, {})[v.cluster] = f"{v.old or '(none)'} → {v.new or '(none)'}"
+    return ["service", *clusters], [[s, *(row.get(c, "") for c in clusters)] for s, row in cells.items()]
+
+
+OTHER_PATHS_SHOWN = 5
+
+
+def application_lines(result: DiffResult) -> list[str]:
+    """overlays/argocd/: one line per Application (or other object) added, removed or changed, and its changes."""
+    out: list[str] = []
+    for app in result.applications:
+        mark = STATUS_MARK[app.status]
+        if app.status != "changed":
+            out.append(f"{mark} {app.kind} {app.name} {app.status}: {app.summary}")
+            continue
+        out.append(f"{mark} {app.kind} {app.name}")
+        out += [f"    {c.field}: {c.old or '(none)'} → {c.new or '(none)'}" for c in app.changes]
+        if app.other:
+            more = f" (+{len(app.other) - OTHER_PATHS_SHOWN} more)" if len(app.other) > OTHER_PATHS_SHOWN else ""
+            out.append(f"    also changed: {', '.join(app.other[:OTHER_PATHS_SHOWN])}{more}")
+    return out
+
+
+def new_cluster_summary(result: DiffResult, cluster: ClusterDiff) -> dict[str, Any]:
+    """A new cluster at a glance: its objects by kind (most first), its images with the services using them, and
+    the service versions its spec sets."""
+    kinds: dict[str, int] = defaultdict(int)
+    service_of: dict[ObjKey, str] = {}
+    for obj in cluster.objects:
+        kinds[obj.key[1]] += 1
+        service_of[obj.key] = obj.service
+    images: dict[str, set[str]] = defaultdict(set)
+    for image in cluster.images:
+        if image.new:
+            images[image.new].add(service_of.get(image.key, image.key[3]))
+    return {
+        "objects": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "images": [{"image": i, "services": sorted(s)} for i, s in sorted(images.items())],
+        "versions": {v.service: v.new for v in result.versions if v.cluster == cluster.name and v.new},
+    }
+
+
+def new_cluster_lines(result: DiffResult, cluster: ClusterDiff) -> list[str]:
+    """new_cluster_summary in a few lines (instead of one "added" line per object)."""
+    summary = new_cluster_summary(result, cluster)
+    kinds = ", ".join(f"{n} {k}" for k, n in summary["objects"].items())
+    out = [f"new cluster: {len(cluster.objects)} objects ({kinds})"]
+    if summary["images"]:
+        out.append(f"images ({len(summary['images'])}):")
+        out += [f"  {i['image']}  [{', '.join(i['services'])}]" for i in summary["images"]]
+    if summary["versions"]:
+        out.append("versions: " + ", ".join(f"{s} {v}" for s, v in summary["versions"].items()))
+    return out
+
+
+def _shown_images(result: DiffResult) -> DiffResult:
+    """The result without the images of new clusters (their own summary lists them) for the top Images section."""
+    clusters = [c if c.status != "added" else dataclasses.replace(c, images=[]) for c in result.clusters]
+    return dataclasses.replace(result, clusters=clusters)
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -120,12 +187,21 @@ def format_text(result: DiffResult, color: bool = False) -> str:
         paint("bold", f"diff {result.base_ref} ({result.base_commit[:12]}) → working tree"),
         headline(result),
     ]
+    out += [paint("~", f"warning: {w}") for w in result.warnings]
+    headers, rows = version_matrix(result)
+    if rows:
+        out += ["", paint("bold", "Versions") + "  (the `status` rows this change alters)"]
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+        out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
     removed_clusters = result.clusters_with("removed")
     if removed_clusters:
         out.append(paint("-", f"REMOVED clusters (every object deleted): {', '.join(removed_clusters)}"))
-    if result.images:
+    if images := grouped_images(_shown_images(result)):
         out += ["", paint("bold", "Images")]
-        out += [f"  {text}  [{', '.join(clusters)}]" for text, clusters in grouped_images(result)]
+        out += [f"  {text}  [{', '.join(clusters)}]" for text, clusters in images]
+    if result.applications:
+        out += ["", paint("bold", "Argo CD Applications (overlays/argocd/)")]
+        out += [f"  {line}" for line in application_lines(result)]
     if result.argocd:
         out += ["", paint("bold", "Argo CD sync waves and hooks")]
         out += [f"  {line}" for line in argocd_lines(result)]
@@ -151,6 +227,9 @@ def format_text(result: DiffResult, color: bool = False) -> str:
         if cluster.status == "unchanged":
             continue
         out += ["", paint("bold", f"{cluster.name} ({cluster.status})")]
+        if cluster.status == "added":  # a summary, not one "added" line per object
+            out += [f"  {line}" for line in new_cluster_lines(result, cluster)]
+            continue
         for obj in cluster.objects:
             mark = STATUS_MARK[obj.status]
             out.append(paint(mark, f"{mark} {obj.label}") + paint("dim", f"  [{obj.service}] {obj.status}"))
@@ -166,8 +245,8 @@ def format_text(result: DiffResult, color: bool = False) -> str:
 
 
 def _md(text: str) -> str:
-    """Text safe inside a markdown table cell or list item."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("`", "'")
+    """Text safe inside a markdown table cell or list item: one line, HTML escaped, '|' and backticks neutralised."""
+    return md_cell(text)
 
 
 def _fence(lines: Sequence[str]) -> str:
@@ -205,7 +284,12 @@ def _cluster_lines(cluster: ClusterDiff, full: bool) -> list[str]:
     return lines
 
 
-def _cluster_section(cluster: ClusterDiff, full: bool) -> str:
+def _cluster_section(cluster: ClusterDiff, full: bool, result: DiffResult | None = None) -> str:
+    if cluster.status == "added" and result is not None:  # a summary, not one "added" line per object
+        lines = new_cluster_lines(result, cluster)
+        body = "\n".join(f"- {_md(line.strip())}" if not line.startswith("  ") else f"  - `{_md(line.strip())}`"
+                         for line in lines)
+        return f"<details><summary><b>{_md(cluster.name)}</b> (added)</summary>\n\n{body}\n\n</details>\n"
     counts = ", ".join(f"{cluster.count(s)} {s}" for s in ("added", "changed", "removed") if cluster.count(s))
     summary = f"<b>{_md(cluster.name)}</b> ({cluster.status}: {counts or 'no object differs'})"
     body = _fence(_cluster_lines(cluster, full))
@@ -216,19 +300,27 @@ def _cluster_section(cluster: ClusterDiff, full: bool) -> str:
 def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     """A GitHub PR comment: the summary always, then per-cluster <details>, cut to stay under max_chars."""
     top = [
-        f"### Rendered diff: `{_md(result.base_ref)}` ({result.base_commit[:12]}) → this branch",
+        f"### Rendered diff: {md_code(result.base_ref)} ({md_cell(result.base_commit[:12])}) → this branch",
         "",
         f"**{headline(result)}**",
     ]
+    top += [line for w in result.warnings for line in ("", f"> **Warning:** {_md(w)}")]
+    headers, rows = version_matrix(result)
+    if rows:  # the comment starts with the `status` rows the change alters
+        top += ["", "**Versions**", "", "| " + " | ".join(_md(h) for h in headers) + " |",
+                "| --- |" + " --- |" * (len(headers) - 1)]
+        top += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
     removed_clusters = result.clusters_with("removed")
     if removed_clusters:
         top += [
             "",
             f"**Removed clusters (every object deleted):** {', '.join(_md(c) for c in removed_clusters)}",
         ]
-    if result.images:
+    if images := grouped_images(_shown_images(result)):
         top += ["", "**Images**", "", "| image change | clusters |", "| --- | --- |"]
-        top += [f"| {_md(text)} | {_md(', '.join(clusters))} |" for text, clusters in grouped_images(result)]
+        top += [f"| {_md(text)} | {_md(', '.join(clusters))} |" for text, clusters in images]
+    if result.applications:
+        top += ["", "**Argo CD Applications** (`overlays/argocd/`)", "", _fence(application_lines(result)).rstrip()]
     if result.argocd:
         top += ["", "**Argo CD sync waves and hooks**", ""]
         top += [f"- {_md(line)}" for line in argocd_lines(result)]
@@ -254,7 +346,7 @@ def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -
     for cluster in result.clusters:
         if cluster.status == "unchanged":
             continue
-        section = _cluster_section(cluster, full=True)
+        section = _cluster_section(cluster, full=True, result=result)
         if len(text) + len(section) > budget:
             section = _cluster_section(cluster, full=False)
             if len(text) + len(section) > budget:
@@ -288,7 +380,7 @@ def as_json_data(result: DiffResult) -> dict[str, Any]:
     def ident(cluster: str, key: ObjKey) -> dict[str, str]:
         return {"cluster": cluster, "kind": key[1], "namespace": key[2], "name": key[3]}
 
-    return {
+    data: dict[str, Any] = {
         "version": JSON_VERSION,
         "base": {"ref": result.base_ref, "commit": result.base_commit},
         "changed": result.changed,
@@ -314,6 +406,15 @@ def as_json_data(result: DiffResult) -> dict[str, Any]:
             for c in result.clusters
         ],
     }
+    if result.warnings:  # an added field: present only when there is something to say
+        data["warnings"] = list(result.warnings)
+    data["applications"] = [a.as_dict() for a in result.applications]
+    data["versions"] = [{"service": v.service, "cluster": v.cluster, "old": v.old, "new": v.new}
+                        for v in result.versions]
+    for entry, cluster in zip(data["clusters"], result.clusters, strict=True):
+        if cluster.status == "added":
+            entry["new_cluster"] = new_cluster_summary(result, cluster)
+    return data
 
 
 def format_json(result: DiffResult) -> str:

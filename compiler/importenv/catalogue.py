@@ -1,18 +1,18 @@
-"""What CAVEdeployment's env variables are, and where import-env puts each (facts sections 1, 2.5, 4, 5, 6.1).
+"""What CAVEdeployment's env variables are, and where import-env puts each.
 
-Pure data: the service switches, versions and replica pairs, the secret variables and the spec keys naming
-their Secret Manager secrets, the constants the compiler fixes, the launch defaults (node pools, SQL size), and
-for every other variable what the compiler or bootstrap does instead.
+Pure data about the env file as a whole: the secret variables and the spec keys naming their Secret Manager
+secrets, the constants the compiler fixes, the launch defaults (node pools, SQL size), and for every other
+variable what the compiler or bootstrap does instead. What one service's variables are (its switches, version
+and replica variables) is on its entry in compiler/catalog.py (`old_env`), with the service's other facts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["global", "local"]
 
-# Secret-classed variables (facts 4.6) → the spec's `secrets:` key holding their Secret Manager name.
+# Variables holding secrets → the spec's `secrets:` key holding their Secret Manager name.
 SECRET_KEYS: dict[Kind, dict[str, str]] = {
     "global": {"POSTGRES_WRITE_USER_PASSWORD": "postgres_password", "AUTHSERVICE_SECRET_KEY": "auth_secret_key",
                "INFOSERVICE_SECRET_KEY": "info_secret_key", "INFOSERVICE_CSRF_SECRET_KEY": "info_csrf_key"},
@@ -21,7 +21,7 @@ SECRET_KEYS: dict[Kind, dict[str, str]] = {
 }
 SECRET_VARIABLES = frozenset({*SECRET_KEYS["global"], *SECRET_KEYS["local"], "MAT_REDIS_PASSWORD",
                               "REDIS_PASSWORD"})
-# Secrets held in files beside the env repository, not in the env file (facts 5, P27).
+# Secrets held in files beside the env repository, not in the env file (docs/pitfalls.md#p27).
 FILE_SECRETS: dict[Kind, dict[str, str]] = {
     "global": {"oauth_client": "gcloud_keys/<env>/oauth-secret-<env>.json",
                "cave_token": "secrets/<env>/cave-secret.json"},
@@ -33,11 +33,11 @@ KIND_MARKERS: dict[Kind, tuple[str, ...]] = {
     "global": ("AUTH_VERSION", "INFOSERVICE_VERSION", "EMANNOTATIONSCHEMAS_VERSION", "JSON_DB_TABLE_NAME"),
     "local": ("BIGTABLE_INSTANCE_NAME", "PCG_GRAPH_IDS", "MATERIALIZE_VERSION", "PYCG_VERSION", "DATA_PROJECT_NAME"),
 }
-# defaults.sh, sourced before a local env file (facts 4.3); the bucket pair is derived from the calling shell,
-# which import-env does not have, so both start empty (P16).
+# defaults.sh, sourced before a local env file; the bucket pair is derived from the calling shell,
+# which import-env does not have, so both start empty (docs/pitfalls.md#p16).
 LOCAL_DEFAULTS = {"MAT_QUERY_LIMIT_SIZE": "500000", "MAT_LOG_LEVEL": "WARNING", "MAT_SERVICE_MEM": "850Mi",
                   "MATERIALIZATION_UPLOAD_BUCKET_NAME": "", "MATERIALIZATION_UPLOAD_BUCKET_PATH": ""}
-# Node pools CAVEdeployment's launch_cluster.sh creates (facts 5.1 step 4, 5.2 steps 7-9b).
+# Node pools CAVEdeployment's launch_cluster.sh creates.
 LAUNCH_POOLS: dict[Kind, list[dict[str, Any]]] = {
     "global": [{"name": "default-pool", "machine_type": "e2-medium", "min_nodes": 1, "max_nodes": 5,
                 "tainted": False}],
@@ -53,11 +53,11 @@ LAUNCH_POOLS: dict[Kind, list[dict[str, Any]]] = {
 }
 SQL_DEFAULTS: dict[Kind, tuple[int, int]] = {"global": (1, 4), "local": (4, 16)}
 
-# What import-env does with the variables it does not map (facts 4.1-4.5): (class, what the spec does instead).
+# What import-env does with the variables it does not map: (class, what the spec does instead).
 Class = Literal["derived", "live", "unused", "secret"]
 _SA = "Workload Identity service account daf-<role>-<name> (no key files)"
 _PUBSUB = "Pub/Sub name <name>_... derived from the cluster name"
-_CONFIG_VERSION = "ConfigMaps are content-hashed, so a config change rolls the pods (P33)"
+_CONFIG_VERSION = "ConfigMaps are content-hashed, so a config change rolls the pods"
 _FOLDER = "a working directory of the scripts; the compiler needs none"
 KNOWN: dict[str, tuple[Class, str]] = {
     "CLUSTER_NAME": ("derived", "cluster daf-<name> (bootstrap)"),
@@ -69,11 +69,11 @@ KNOWN: dict[str, tuple[Class, str]] = {
         "DNS_HOSTNAMES_DASHED", "DNS_HOSTNAMES_DB_TABBED", "DNS_HOSTNAMES_TR_TABBED", "DNS_INGRESS_PARA")},
     "EXTERNAL_IP_ADDRESS_WO_QUOTES": ("live", "the address of daf-<name>: spec static_ip (left to fill in)"),
     "EXTERNAL_IP_ADDRESS": ("live", "the address of daf-<name>: spec static_ip (left to fill in)"),
-    "LETSENCRYPT_ISSUER_NAME": ("derived", "issuer letsencrypt-<tls.acme> (P43)"),
+    "LETSENCRYPT_ISSUER_NAME": ("derived", "issuer letsencrypt-<tls.acme>, named after its ACME server"),
     "NGINX_INGRESS_CONTROLLER_NAME": ("unused", "ingress-nginx is installed outside the overlays"),
-    "NGINX_INGRESS_SERVICE_NAME": ("unused", "ingress-service.yml was never applied (P41)"),
+    "NGINX_INGRESS_SERVICE_NAME": ("unused", "ingress-service.yml was never applied"),
     "CRD_GITHUB_PATH": ("unused", "dead (only in a commented-out line)"),
-    "SQL_DB_TYPE": ("derived", "the compiler always uses postgresql:// (P21)"),
+    "SQL_DB_TYPE": ("derived", "the compiler always uses postgresql:// (SQLAlchemy rejects postgres://)"),
     **{v: ("derived", "database names are fixed in the config templates") for v in (
         "SQL_ANNO_DB_NAME", "SQL_AUTH_DB_NAME", "SQL_INFO_DB_NAME", "SQL_MAT_DB_NAME")},
     "POSTGRES_WRITE_USER": ("derived", "the config templates use the postgres user"),
@@ -126,7 +126,7 @@ KNOWN: dict[str, tuple[Class, str]] = {
     "CELERY_WORKER_POOL": ("unused", "the celery pool is never created"),
     **{v: ("derived", "node pools are spec node_pools; workloads select them by role") for v in (
         "STANDARD_POOL", "LIGHTWEIGHT_POOL", "CORE_POOL", "MESH_POOL")},
-    "GUIDEBOOK_ENABLE_L2CACHE": ("derived", "USE_L2CACHE follows services.l2cache (P24)"),
+    "GUIDEBOOK_ENABLE_L2CACHE": ("derived", "USE_L2CACHE follows services.l2cache"),
     "ANNOTATION_UI_VERSION": ("unused", "no annotationui template"),
     "DASH2_VERSION": ("unused", "never referenced"),
     "MATERIALIZE_CRONJOB_SUSPENDED": ("unused", "never referenced"),
@@ -142,7 +142,7 @@ KNOWN: dict[str, tuple[Class, str]] = {
     "DATA_REGION": ("unused", "defined but unused"),
     "TOURGUIDE_TMP_DIR": ("derived", "a constant (/dev/shm) in base/tourguide"),
     "TOURGUIDE_SERVER_ADDRESS": ("derived", "the global server URL"),
-    "PMANAGEMENT_CONFIG_VERSION": ("derived", "ConfigMaps are content-hashed, so a config change rolls the pods (P33)"),
+    "PMANAGEMENT_CONFIG_VERSION": ("derived", "ConfigMaps are content-hashed, so a config change rolls the pods"),
     **{v: ("unused", "only in the deployment protocol; the pmanagement spec has no such setting") for v in (
         "PMANAGEMENT_PROOFREADINGREVIEW_TABLE", "PMANAGEMENT_PROOFREADINGREVIEW_TEST_TABLE",
         "PMANAGEMENT_NEURONINFORMATION_TEST_TABLE", "PMANAGEMENT_DATASTORE_BUCKET_PATH")},
@@ -157,60 +157,3 @@ FIXED_VALUES = {
     "MESH_POOL": "mesh-pool", "PCG_REDIS_NAME": "pcg-cache",
 }
 
-
-@dataclass(frozen=True)
-class ServiceVars:
-    """The env variables of one service: its switches (> 0 turns it on), version and replica pairs."""
-
-    version: str
-    switches: tuple[str, ...] = ()  # empty: always on (global services)
-    scale: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # workload -> (min var, max var)
-    version_optional: bool = False  # a missing version leaves the service out instead of failing
-
-
-def _pair(prefix: str) -> tuple[str, str]:
-    return f"{prefix}_MIN_REPLICAS", f"{prefix}_MAX_REPLICAS"
-
-
-# facts 1.1-1.3, 2.5 and 6.1; services in spec order.
-GLOBAL_SERVICES: dict[str, ServiceVars] = {
-    "auth": ServiceVars("AUTH_VERSION", scale={"auth": (None, "AUTH_REPLICAS")}),
-    "sticky_auth": ServiceVars("AUTH_VERSION"),
-    "infoservice": ServiceVars("INFOSERVICE_VERSION"),
-    "emannotationschemas": ServiceVars("EMANNOTATIONSCHEMAS_VERSION",
-                                       scale={"emannotationschemas-dep": (None, "EMANNOTATIONSCHEMAS_REPLICAS")}),
-    "nglstate": ServiceVars("NGLSTATE_VERSION", scale={"nglstate": (None, "NGL_STATE_REPLICAS")}),
-}
-LOCAL_SERVICES: dict[str, ServiceVars] = {
-    "annotationengine": ServiceVars("ANNOTATION_ENGINE_VERSION", ("ANNOTATIONENGINE_MAX_REPLICAS",),
-                                    {"annotationengine": _pair("ANNOTATIONENGINE")}),
-    # CELERY_PRODUCER_MIN_REPLICAS is the materialize_worker switch (1.3)
-    "materializationengine": ServiceVars("MATERIALIZE_VERSION", ("MAT_MAX_REPLICAS", "CELERY_PRODUCER_MIN_REPLICAS"),
-                                         {"materialize": _pair("MAT"), "celery-producer": _pair("CELERY_PRODUCER"),
-                                          "celery-consumer": _pair("CELERY_CONSUMER"),
-                                          "celery-beat-scheduler": (None, "CELERY_BEAT_REPLICAS")}),
-    "pychunkedgraph": ServiceVars("PYCG_VERSION", ("PYCG_MAX_REPLICAS",),
-                                  {"pychunkedgraph": _pair("PYCG"), "pychunkedgraph-read": _pair("PYCG_READ")}),
-    "meshing": ServiceVars("PYCG_VERSION", ("MESHING_MAX_REPLICAS", "MESHWORKER_MAX_REPLICAS",
-                                            "REMESHWORKER_MAX_REPLICAS"),
-                           {"meshing": _pair("MESHING"), "meshworker": _pair("MESHWORKER"),
-                            "remeshworker": _pair("REMESHWORKER")}),
-    "l2cache": ServiceVars("PCGL2CACHE_VERSION", ("PCGL2CACHE_MAX_REPLICAS",),
-                           {"pcgl2cache": _pair("PCGL2CACHE"), "pcgl2cache-worker": _pair("PCGL2CACHE_WORKER"),
-                            "pcgl2cache-highpriority-worker": _pair("PCGL2CACHE_WORKER"),
-                            "pcgl2cache-lowpriority-worker": _pair("PCGL2CACHE_WORKER")}),
-    "skeletoncache": ServiceVars("SKELETONCACHE_VERSION", ("SKELETONCACHE_MAX_REPLICAS",),
-                                 {"skeletoncache": _pair("SKELETONCACHE"),
-                                  "skeletoncache-worker": _pair("SKELETONCACHE_WORKER")}),
-    "guidebook": ServiceVars("GUIDEBOOK_VERSION", ("GUIDEBOOK_MAX_REPLICAS",),
-                             {"guidebook": _pair("GUIDEBOOK"), "guidebook-worker": _pair("GUIDEBOOK_WORKER")}),
-    # TOURGUIDE_VERSION was never declared in CAVEdeployment (4.5): without it the service is left out.
-    "tourguide": ServiceVars("TOURGUIDE_VERSION", ("TOURGUIDE_MAX_REPLICAS",), {"tourguide": _pair("TOURGUIDE")},
-                             version_optional=True),
-    "dash": ServiceVars("DASH_VERSION", ("DASH_MAX_REPLICAS",), {"dash": _pair("DASH")}),
-    "pprogress": ServiceVars("PPROGRESS_VERSION", ("PPROGRESS_MAX_REPLICAS",), {"pprogress": _pair("PPROGRESS")}),
-    "pmanagement": ServiceVars("PMANAGEMENT_VERSION", ("PMANAGEMENT_MAX_REPLICAS",),
-                               {"pmanagement": _pair("PMANAGEMENT")}),
-    "proxy": ServiceVars("PROXY_VERSION", ("PROXY_MAX_REPLICAS",), {"proxy": _pair("PROXY")}),
-    "cavecanary": ServiceVars("CAVECANARY_VERSION", ("CAVECANARY_MAX_REPLICAS",)),
-}

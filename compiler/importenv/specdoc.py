@@ -12,14 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from compiler.spec.yamlio import Loc, yaml_load
+from compiler.spec.schema import MODELINE
+from compiler.spec.yamlio import Loc, load_yaml12, yaml_load
 
 Scalar = str | int | float | bool | None
 TODO = "TODO(import)"
 _PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./@+-]*(:[A-Za-z0-9_./@+-]+)*")
-_YAML12 = YAML(typ="safe")
 _WIDTH = 110
 
 
@@ -85,7 +83,7 @@ Node = Scalar | Flow | Block | Items | Commented
 
 def _reads_back(text: str, value: str) -> bool:
     try:
-        return bool(yaml_load(text) == value and _YAML12.load(text) == value)
+        return bool(yaml_load(text) == value and load_yaml12(text) == value)
     except Exception:  # any parse failure means "quote it"
         return False
 
@@ -139,7 +137,7 @@ def _unfold(data: dict[str, Any]) -> Block:
 
 
 def render(block: Block, header: list[str]) -> Rendered:
-    lines: list[str] = [f"# {h}" if h else "#" for h in header]
+    lines: list[str] = [MODELINE] + [f"# {h}" if h else "#" for h in header]  # MODELINE: editors' schema
     where: dict[int, tuple[str, Entry]] = {}
 
     def emit(entries: list[Entry], indent: str, path: str, first_prefix: str | None = None) -> None:

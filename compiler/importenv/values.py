@@ -11,9 +11,8 @@ import json
 import re
 from typing import Any
 
-import yaml
-
 from compiler.spec.model import BeatEntry
+from compiler.spec.yamlio import YAMLError, load_plain
 
 
 class ConvertError(ValueError):
@@ -132,7 +131,7 @@ def pcg_config(text: str) -> dict[str, str | int | float | bool]:
 
 
 def beat_schedule(text: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The materialization schedule JSON (facts 4.0) → beat_schedule entries, and the keys that were dropped."""
+    """The materialization schedule JSON → beat_schedule entries, and the keys that were dropped."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -174,8 +173,8 @@ def _json_position(text: str, index: int) -> tuple[int, int]:
 def l2_tables(text: str) -> dict[str, dict[str, str]]:
     """The L2 cache table map YAML: graph id → {cv_path, l2cache_id}."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+        data = load_plain(text)
+    except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise ConvertError(f"not valid YAML: {getattr(err, 'problem', None) or err}",
                            (mark.line + 1) if mark else 1, (mark.column + 1) if mark else 1) from None

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from compiler.render.manifests import _Loader
 from compiler.render.sources import FsSource, Source
+from compiler.spec.yamlio import YAMLError, load_manifest
 
 # Bump when the key layout changes so old cache entries are never read as new ones.
 _HASH_SCHEMA = "cave-render-v1"
@@ -97,8 +95,8 @@ class InputHasher:
             if digest in _DOCS:
                 return _DOCS[digest]
         try:
-            doc = yaml.load(self.source.read(rel), Loader=_Loader)
-        except (yaml.YAMLError, UnicodeDecodeError):
+            doc = load_manifest(self.source.read(rel))
+        except (YAMLError, UnicodeDecodeError):
             doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
         with _DOCS_LOCK:
             if len(_DOCS) > 10_000:

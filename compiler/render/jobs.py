@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from compiler import progress
 from compiler.errors import UserError
 from compiler.paths import overlay_rel
 from compiler.render import kustomize
@@ -92,8 +93,11 @@ def render_jobs_settled(
         return []
     workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
     results: list[Rendered | UserError] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool, progress.stage("render", len(jobs)) as step:
         futures = [pool.submit(_render_one, job, tool, cache) for job in jobs]
+        labels = {future: job.label for future, job in zip(futures, jobs, strict=True)}
+        for done in as_completed(futures):
+            step(labels[done])
         for future in futures:
             try:
                 results.append(future.result())

@@ -6,33 +6,15 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from compiler.errors import Problem, UserError
-
-
-class _Loader(yaml.CSafeLoader):
-    """Safe YAML loader that keeps timestamps as strings, as Kubernetes does."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
-}
-# A bare `=` is the YAML 1.1 "value" tag; Kubernetes reads it as the string "=".
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: str(node.value))
-
-
-def load_yaml_documents(text: str) -> list[Any]:
-    """Every document of a YAML stream (safe, timestamps kept as strings)."""
-    return list(yaml.load_all(text, Loader=_Loader))
+from compiler.spec.yamlio import YAMLError, load_manifests
 
 
 def parse_objects(text: str, source: str = "") -> list[dict[str, Any]]:
     """Kubernetes objects of a rendered YAML stream (empty documents dropped)."""
     try:
-        docs = load_yaml_documents(text)
-    except yaml.YAMLError as err:
+        docs = load_manifests(text)
+    except YAMLError as err:
         raise UserError([Problem(source, message=f"rendered output is not YAML: {err} (check the overlay)")]) from None
     objects = [d for d in docs if d is not None]
     bad = [i for i, d in enumerate(objects) if not isinstance(d, dict)]

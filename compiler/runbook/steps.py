@@ -1,4 +1,7 @@
-"""The manual steps of bringing a cluster up, with every value filled in."""
+"""The manual steps of bringing a cluster up, with every value filled in.
+
+One module on purpose (over 500 lines): it is the deployment protocol itself, one function per step in the order an
+operator follows them, and reads best top to bottom; the rendering lives in report.py, the facts in facts.py."""
 
 from __future__ import annotations
 
@@ -10,21 +13,30 @@ from compiler import catalog
 from compiler.bootstrap import desired as bootstrap_desired
 from compiler.bootstrap.engine import Outcome, Row
 from compiler.bootstrap.model import Resource
+from compiler.build.argocd import IN_CLUSTER
 from compiler.build.compile import operator_keys
+from compiler.escape import shell as sh
+from compiler.escape import shell_double_quoted
 from compiler.spec.derive import derive, secret_keys, secret_manager_name
 from compiler.spec.fleet import global_of, locals_of
 from compiler.spec.model import (
+    Auth,
     ClusterSpec,
     GlobalCluster,
     LocalCluster,
+    Materializationengine,
     enabled_services,
     zone_owner,
     zone_project,
 )
 from compiler.spec.rules import segmentation_source
+from compiler.spec.settings import Settings, load_settings
 
 StepStatus = Literal["done", "todo", "check", "unknown"]
 SERVICE_GROUP = "service_accounts"
+# What CAVE's auth (middle_auth) asks Google for when a user logs in: all non-sensitive, no verification needed.
+OAUTH_SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email",
+                "https://www.googleapis.com/auth/userinfo.profile")
 
 
 @dataclass
@@ -46,12 +58,24 @@ class Runbook:
     steps: list[Step]
 
 
+@dataclass(frozen=True)
+class Merged:
+    """Whether the remote branch Argo CD deploys holds the working tree's spec and overlays of a cluster."""
+
+    status: StepStatus  # done: on it; todo: not (yet); unknown: no git repository or remote branch to compare
+    ref: str  # e.g. origin/main
+    changed: tuple[str, ...] = ()  # paths that differ from it or are not committed
+    detail: str = ""
+
+
 class Facts:
     """What the runbook knows beyond the specs: overlay drift and, online, the bootstrap plan's rows."""
 
-    def __init__(self, overlay_problems: list[str], plans: dict[str, Outcome] | None = None) -> None:
+    def __init__(self, overlay_problems: list[str], plans: dict[str, Outcome] | None = None,
+                 merged: Merged | None = None) -> None:
         self.overlay_problems = overlay_problems
         self.plans = plans  # cluster → plan, only with --online
+        self.merged = merged  # is the cluster's spec and overlay on the remote's deployed branch (None: not asked)
 
     def rows(self, cluster: str) -> dict[str, Row] | None:
         if self.plans is None or cluster not in self.plans:
@@ -80,13 +104,38 @@ def _locals_of(name: str, specs: dict[str, ClusterSpec]) -> list[LocalCluster]:
 # --------------------------------------------------------------------------- steps
 
 
-def _spec_step(spec: ClusterSpec, facts: Facts) -> Step:
+def merge_paths(name: str) -> list[str]:
+    """What Argo CD deploys of cluster `name`: its spec, its overlay and the app-of-apps."""
+    return [f"environments/{name}.yaml", f"overlays/{name}", "overlays/argocd"]
+
+
+def _spec_step(spec: ClusterSpec, facts: Facts, settings: Settings | None) -> Step:
+    compiled: StepStatus = "todo" if facts.overlay_problems else "done"
+    items = [f"overlays/{spec.name}/ is out of date: {p}" for p in facts.overlay_problems[:5]] \
+        or [f"environments/{spec.name}.yaml compiles to the committed overlays/{spec.name}/ (done)"]
+    merged = facts.merged
+    branch = settings.argocd.target_revision if settings is not None else "main"
+    if merged is None:
+        merged = Merged("unknown", f"origin/{branch}", detail="not looked up")
+    if merged.status == "done":
+        items.append(f"merged: {merged.ref} holds this spec and its overlays (done; as of the last `git fetch`)")
+    elif merged.status == "todo" and merged.detail:
+        items.append(f"not merged: {merged.detail} (to do)")
+    elif merged.status == "todo":
+        shown = ", ".join(merged.changed[:5]) + (", ..." if len(merged.changed) > 5 else "")
+        items.append(f"not merged: {shown} differ from {merged.ref} or are not committed: commit, push, open a pull "
+                     f"request and merge it (to do)")
+    else:
+        items.append(f"merged: unknown ({merged.detail})")
+    paths = " ".join(sh(p) for p in merge_paths(spec.name))
     return Step(
-        "overlays", "Spec compiled and merged", "todo" if facts.overlay_problems else "done",
-        "Argo CD deploys overlays/<cluster>/ from main; it must be what the spec compiles to.",
-        items=[f"overlays/{spec.name}/ is out of date: {p}" for p in facts.overlay_problems[:5]]
-        or [f"environments/{spec.name}.yaml compiles to the committed overlays/{spec.name}/"],
-        commands=["python -m compiler build", f"python -m compiler validate {spec.name}"],
+        "overlays", "Spec compiled and merged", _worst([compiled, merged.status]),
+        f"Argo CD deploys overlays/<cluster>/ from {branch}; it must be what the spec compiles to.",
+        items=items,
+        commands=["python -m compiler build",
+                  f"python -m compiler validate {sh(spec.name)}",
+                  "git fetch origin", f"git diff --stat {sh(merged.ref)} -- {paths}"],
+        values={"merged": merged.status, "ref": merged.ref, "changed": list(merged.changed)},
     )
 
 
@@ -106,9 +155,10 @@ def _bootstrap_step(spec: ClusterSpec, facts: Facts, resources: list[Resource]) 
         items += [f"{row.resource.key}: {row.status} ({row.action})" for row in rows.values()
                   if row.status not in ("exists", "needs-operator")][:20]
     return Step("cloud-resources", "Cloud resources", status,
-                "Network, GKE cluster, Cloud SQL, Redis, Bigtable, Pub/Sub, DNS, service accounts, secrets, buckets.",
-                items=items, commands=[f"python -m compiler bootstrap {spec.name}",
-                                       f"python -m compiler bootstrap {spec.name} --apply"], values=values)
+                "Google APIs (enabled first), network, GKE cluster, Cloud SQL, Redis, Bigtable, Pub/Sub, DNS, "
+                "service accounts, secrets, buckets.",
+                items=items, commands=[f"python -m compiler bootstrap {sh(spec.name)}",
+                                       f"python -m compiler bootstrap {sh(spec.name)} --apply"], values=values)
 
 
 def _dns_step(spec: ClusterSpec, facts: Facts) -> Step:
@@ -156,9 +206,33 @@ def _dns_step(spec: ClusterSpec, facts: Facts) -> Step:
     return Step("dns-registrar", title, status,
                 "Certificates (DNS-01) and every URL depend on the zone being delegated to Cloud DNS, once per "
                 "DNS name by the cluster that creates it.",
-                items=items, commands=[f"dig +short NS {info['dns_name']}" for info in zones.values()]
-                + [f"dig +short A {host}" for host in names.hostnames],
+                items=items, commands=[f"dig +short NS {sh(info['dns_name'])}" for info in zones.values()]
+                + [f"dig +short A {sh(host)}" for host in names.hostnames],
                 values={"zones": zones, "zones_elsewhere": elsewhere, "hostnames": list(names.hostnames)})
+
+
+def _consent_step(spec: GlobalCluster) -> Step:
+    """The OAuth consent screen: Google shows it at login, and refuses the client until it is configured."""
+    names = derive(spec)
+    domains = sorted({spec.dns.zones[zone] for zone in names.hostname_zones if zone in spec.dns.zones})
+    auth = spec.services.settings("auth", Auth)
+    admins = auth.default_admins if auth else []
+    support = admins[0].email if admins else "<a support e-mail address of your team>"
+    name = f"CAVE ({names.primary_hostname})"
+    return Step(
+        "oauth-consent", "Google OAuth consent screen", "check",
+        "Google shows it when a user logs in, and no OAuth client of the project works until it is configured.",
+        items=[f"Google Cloud console of {spec.gcp.project} > Google Auth Platform (APIs & Services > OAuth consent "
+               "screen) > Branding:",
+               f"app name: {name}; user support e-mail and developer contact: {support}",
+               *[f"authorized domain: {d} (the registrable domain of the hostnames)" for d in domains],
+               "Audience: user type External (anyone with a Google account can log in; CAVE's auth decides what "
+               "they may do), publishing status In production (in Testing only listed test users can log in, and "
+               "their logins expire after 7 days)",
+               f"Data access: scopes {', '.join(OAUTH_SCOPES)} (non-sensitive: no verification by Google needed)"],
+        values={"app_name": name, "support_email": support, "authorized_domains": domains,
+                "user_type": "External", "publishing_status": "In production", "scopes": list(OAUTH_SCOPES)},
+    )
 
 
 def _oauth_step(spec: GlobalCluster, facts: Facts) -> Step:
@@ -175,27 +249,93 @@ def _oauth_step(spec: GlobalCluster, facts: Facts) -> Step:
                *[f"authorized redirect URI: {u}" for u in redirects],
                *[f"authorized JavaScript origin: {o}" for o in origins],
                f"download its JSON and store it as Secret Manager secret {secret} (status: {stored})"],
-        commands=[f"gcloud secrets versions add {secret} --project {spec.gcp.project} --data-file=client_secret.json"],
+        commands=[f"gcloud secrets versions add {sh(secret)} --project {sh(spec.gcp.project)} "
+                  "--data-file=client_secret.json"],
         values={"redirect_uris": redirects, "javascript_origins": origins, "secret": secret},
     )
 
 
-def _argocd_step(spec: ClusterSpec, root: Path) -> Step:
+def kube_context(spec: ClusterSpec) -> str:
+    """The kubectl context `gcloud container clusters get-credentials` creates for the cluster."""
+    return f"gke_{spec.gcp.project}_{spec.gcp.zone}_daf-{spec.name}"
+
+
+def _credentials(spec: ClusterSpec) -> str:
+    return (f"gcloud container clusters get-credentials {sh('daf-' + spec.name)} --zone {sh(spec.gcp.zone)} "
+            f"--project {sh(spec.gcp.project)}")
+
+
+def argocd_cluster(specs: dict[str, ClusterSpec]) -> str | None:
+    """The cluster Argo CD runs in: the one it reaches as https://kubernetes.default.svc (None: not in these specs)."""
+    return next((n for n, s in sorted(specs.items()) if s.argocd.server == IN_CLUSTER), None)
+
+
+def _registration(spec: ClusterSpec, host_context: str) -> tuple[str, list[str]]:
+    """How Argo CD learns about `spec`'s cluster: (item, commands); no commands for the cluster it runs in.
+    `host_context` is written into the command as it is (a shell word, or a <placeholder> to replace)."""
+    if spec.argocd.server == IN_CLUSTER:
+        return f"daf-{spec.name}: Argo CD runs in it and reaches it as {IN_CLUSTER} (nothing to register)", []
+    name = spec.argocd.name or f"daf-{spec.name}"
+    add = f"argocd cluster add {sh(kube_context(spec))} --name {sh(name)} --yes --core --kube-context {host_context}"
     if spec.argocd.server is not None:
-        register = f"Argo CD reaches it as {spec.argocd.server} (nothing to register)"
-        commands = []
+        item = f"daf-{spec.name}: register it; Argo CD must know it by API server URL {spec.argocd.server}"
     else:
-        register = f"register the cluster with Argo CD as {spec.argocd.name or f'daf-{spec.name}'}"
-        name = spec.argocd.name or f"daf-{spec.name}"
-        commands = [f"gcloud container clusters get-credentials daf-{spec.name} --zone {spec.gcp.zone} "
-                    f"--project {spec.gcp.project}",
-                    f"argocd cluster add <kube-context of daf-{spec.name}> --name {name}"]
-    gitops = (root / "gitops.yaml").is_file()
-    items = [register, "the app-of-apps overlays/argocd/ is applied once in the Argo CD cluster; merging to main then "
-             "deploys" if gitops else "no gitops.yaml: apply overlays/<cluster> with your own tooling"]
+        item = f"daf-{spec.name}: register it as {name}"
+    return item, [_credentials(spec), add]
+
+
+def _argocd_install_step(spec: ClusterSpec, specs: dict[str, ClusterSpec], settings: Settings) -> Step:
+    """Installing Argo CD in the cluster it runs in, and registering every cluster it deploys to."""
+    argo = settings.argocd
+    context = kube_context(spec)
+    version = argo.version or "<argocd.version>"
+    items = [f"install Argo CD {version} in namespace {argo.namespace} of daf-{spec.name}"
+             + ("" if argo.version else " (gitops.yaml has no argocd.version: pin one exact release, like v3.3.0)")]
+    ctx, namespace = sh(context), sh(argo.namespace)
+    install = f"https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
+    commands = [_credentials(spec), f"kubectl --context {ctx} create namespace {namespace}",
+                f"kubectl --context {ctx} apply -n {namespace} --server-side --force-conflicts -f "
+                + (sh(install) if argo.version else install),
+                f"kubectl config set-context {ctx} --namespace {namespace}  # the argocd CLI (--core) "
+                "finds Argo CD there"]
+    registered = []
+    for other in sorted(specs.values(), key=lambda s: s.name):
+        item, add = _registration(other, ctx)
+        items.append(item)
+        commands += add
+        registered.append({"cluster": other.name, "name": other.argocd.name, "server": other.argocd.server,
+                           "registered": not add, "context": kube_context(other)})
+    return Step("argocd-install", f"Install Argo CD and register the clusters (Argo CD runs in daf-{spec.name})",
+                "check" if argo.version else "todo",
+                "Argo CD deploys every cluster of this repository from here; it must know each one by the name or "
+                "server its spec gives.", items=items, commands=commands,
+                values={"version": argo.version, "namespace": argo.namespace, "context": context,
+                        "clusters": registered})
+
+
+def _argocd_step(spec: ClusterSpec, specs: dict[str, ClusterSpec], settings: Settings | None) -> Step:
+    if settings is None:
+        return Step("argocd", "Argo CD syncs the cluster", "check", "After this, merging a pull request is deploying.",
+                    items=["no gitops.yaml: apply overlays/<cluster> with your own tooling"])
+    host = argocd_cluster(specs)
+    if host is not None:
+        host_context = kube_context(specs[host])
+        where = f"the Argo CD cluster daf-{host}"
+        prepare = [] if host == spec.name else [_credentials(specs[host])]
+    else:
+        host_context = "<kube-context of the cluster Argo CD runs in>"
+        where = "the cluster Argo CD runs in (no spec has argocd.server " + IN_CLUSTER + ")"
+        prepare = []
+    ctx = sh(host_context) if host is not None else host_context  # the placeholder stays as it is
+    item, register = _registration(spec, ctx)
+    items = [item, f"the app-of-apps overlays/argocd/ is applied in {where} (context {host_context}), once; "
+             "merging to main then deploys"]
+    if host is not None and host != spec.name:
+        items.append(f"Argo CD itself is installed by `python -m compiler runbook {host}`")
     return Step("argocd", "Argo CD syncs the cluster", "check",
                 "After this, merging a pull request is deploying.", items=items,
-                commands=[*commands, *(["kubectl apply -k overlays/argocd"] if gitops else [])])
+                commands=[*prepare, *register, f"kubectl --context {ctx} apply -k overlays/argocd"],
+                values={"argocd_cluster": host, "context": host_context})
 
 
 def _datasets(local: LocalCluster) -> dict[str, dict[str, list[str]]]:
@@ -232,7 +372,8 @@ def _auth_step(global_spec: GlobalCluster, locals_: list[LocalCluster]) -> Step:
              f"{', '.join(sorted(datasets)) or '(none)'}; add the CAVE service account to it",
              *[f"service table: {m['service_name']} / {m['table_name']} → {m['dataset']}" for m in mappings],
              *[f"cluster {name} has no registry: section yet: its datasets cannot be listed" for name in unregistered]]
-    admins = global_spec.services.auth.default_admins if global_spec.services.auth else []
+    auth = global_spec.services.settings("auth", Auth)
+    admins = auth.default_admins if auth else []
     items += [f"admin user {a.email} ({a.name})" for a in admins]
     return Step("auth-data", f"Auth datasets, groups and service tables on {host}", "check",
                 "middle_auth_client decides access by these mappings; services need read/write on all datasets.",
@@ -286,14 +427,15 @@ def _token_step(global_spec: GlobalCluster, clusters: list[ClusterSpec], facts: 
              *[f"store {{\"token\": \"...\"}} as Secret Manager secret {t['secret']} in {t['project']} "
                f"(cluster {t['cluster']}; status: {t['status']})" for t in targets]]
     return Step("service-token", "CAVE service-account token", _worst(statuses),
-                "Info, annotation, PCG and other services call each other with this token (P55: it can only "
-                "exist once auth runs).", items=items,
-                commands=[f"gcloud secrets versions add {t['secret']} --project {t['project']} --data-file=token.json"
+                "Info, annotation, PCG and other services call each other with this token, which can only be "
+                "made once auth runs (docs/pitfalls.md#p55).", items=items,
+                commands=[f"gcloud secrets versions add {sh(t['secret'])} --project {sh(t['project'])} "
+                          "--data-file=token.json"
                           for t in targets], values={"secrets": targets})
 
 
 def _materialization_step(spec: LocalCluster, global_host: str) -> Step | None:
-    mat = spec.services.materializationengine
+    mat = spec.services.settings("materializationengine", Materializationengine)
     if mat is None or not mat.enabled or mat.health_aligned_volume is None:
         return None
     volume = mat.health_aligned_volume
@@ -308,12 +450,13 @@ def _materialization_step(spec: LocalCluster, global_host: str) -> Step | None:
               "print(c.annotation.get_tables())")
     return Step(
         "materialization-database", f"First materialization database ({volume})", "check",
-        "The materialize health check reads this aligned volume's database: without it the pods crash-loop (P23).",
+        "The materialize health check reads this aligned volume's database: without it the pods crash-loop "
+        "(docs/pitfalls.md#p23).",
         items=[f"kubectl --context <daf-{spec.name}> port-forward deployment/materialize 8081:80",
                "open http://localhost:8081/materialize/api/doc, authorize with an admin token, and run "
                f"CREATE ANNOTATION DATABASE with aligned_volume_name {volume}",
                f"first-table test: create a table in datastack {datastack} and list the tables (below)"],
-        commands=[f"python -c \"{script}\""],
+        commands=[f"python -c \"{shell_double_quoted(script)}\""],
         values={"aligned_volume": volume, "datastack": datastack},
     )
 
@@ -351,9 +494,10 @@ def _operator_secrets_step(spec: ClusterSpec, facts: Facts) -> Step | None:
                      "(out of the Application's health: nothing else waits); they start by themselves once it has "
                      "one, no restart needed (External Secrets retries, backing off up to about 17 minutes)")
         if e["key"] not in ELSEWHERE:  # the OAuth and token steps print the command for theirs
-            commands.append(f"gcloud secrets versions add {e['secret']} --project {spec.gcp.project} --data-file=- "
+            commands.append(f"gcloud secrets versions add {sh(e['secret'])} --project {sh(spec.gcp.project)} "
+                            "--data-file=- "
                             f"# {catalog.SECRET_SOURCES[e['key']]}")
-        commands += [f"kubectl annotate externalsecret {es} force-sync=$(date +%s) --overwrite"
+        commands += [f"kubectl annotate externalsecret {sh(es)} force-sync=$(date +%s) --overwrite"
                      for es in e["external_secrets"]]
         if e["key"] == "cave_token" and any(w == "deployment/materialize" for w in e["workloads"]):
             items.append(f"after storing {e['secret']}: `argocd app sync cave-{spec.name}`, so the database "
@@ -383,17 +527,22 @@ def _rollback_step(spec: ClusterSpec, resources: list[Resource]) -> Step:
 
 def build_runbook(root: Path, name: str, specs: dict[str, ClusterSpec], facts: Facts) -> Runbook:
     spec = specs[name]
+    loaded = load_settings(root)
+    settings = loaded.settings if loaded is not None else None
     resources = bootstrap_desired.desired(spec)
-    steps: list[Step | None] = [_spec_step(spec, facts), _bootstrap_step(spec, facts, resources),
+    steps: list[Step | None] = [_spec_step(spec, facts, settings), _bootstrap_step(spec, facts, resources),
                                 _dns_step(spec, facts)]
+    argocd: list[Step | None] = [_argocd_step(spec, specs, settings)]
+    if settings is not None and argocd_cluster(specs) == name:
+        argocd.insert(0, _argocd_install_step(spec, specs, settings))
     if isinstance(spec, GlobalCluster):
         locals_ = _locals_of(name, specs)
-        steps += [_oauth_step(spec, facts), _argocd_step(spec, root), _auth_step(spec, locals_),
+        steps += [_consent_step(spec), _oauth_step(spec, facts), *argocd, _auth_step(spec, locals_),
                   _token_step(spec, [spec, *locals_], facts), _info_step(spec, locals_)]
     else:
         global_name = global_of(spec, specs)
         global_spec = specs[global_name] if global_name is not None else None
-        steps.append(_argocd_step(spec, root))
+        steps += argocd
         if isinstance(global_spec, GlobalCluster):
             steps += [_auth_step(global_spec, [spec]), _token_step(global_spec, [spec], facts),
                       _info_step(global_spec, [spec])]

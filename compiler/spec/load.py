@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from compiler import catalog
 from compiler.errors import Problem, UserError
 from compiler.paths import ENV_DIR
-from compiler.spec import rules, secretguard
+from compiler.spec import placeholders, rules, secretguard
 from compiler.spec.derive import default_secret_name
 from compiler.spec.model import CLUSTER_MODELS, ClusterSpec
 from compiler.spec.yamlio import Document, Loc, load_document, to_plain
@@ -51,33 +51,61 @@ def spec_files(root: Path) -> list[Path]:
     return sorted((root / ENV_DIR).glob("*.yaml"))
 
 
-def load_environments(root: Path) -> dict[str, ClusterSpec]:
+def load_environments(root: Path, *, pending_outputs: bool = False) -> dict[str, ClusterSpec]:
     """Every spec in <root>/environments, validated; raises UserError listing all problems."""
-    return {name: item.spec for name, item in load_all(root).items()}
+    return {name: item.spec for name, item in load_all(root, pending_outputs=pending_outputs).items()}
 
 
-def load_all(root: Path, *, for_fleet_rules: bool = False) -> dict[str, Loaded]:
-    """Every spec, validated; `for_fleet_rules` skips the cross-spec checks a fleet rule reports instead."""
+def load_all(root: Path, *, for_fleet_rules: bool = False, allow_placeholders: bool = False,
+             pending_outputs: bool = False) -> dict[str, Loaded]:
+    """Every spec, validated; `for_fleet_rules` skips the cross-spec checks a fleet rule reports instead.
+
+    A placeholder (`TODO-...`, compiler/spec/placeholders.py) is refused at its line, and other problems at the
+    same place are left out (they only say the placeholder is not a valid value). `allow_placeholders` is for
+    import-env and new-cluster, which read specs whose placeholders are still to set: a spec a placeholder makes
+    invalid is then left out of the result without a problem. `pending_outputs` (bootstrap) accepts a
+    placeholder where Google picks the value (static IP, Redis hosts: placeholders.OUTPUTS).
+    """
     files = spec_files(root)
     if not files:
         raise UserError(f"{ENV_DIR}/: no cluster specs found (add environments/<cluster>.yaml)")
     problems: list[Problem] = []
     secret_values: list[str] = []
+    held: list[Problem] = []  # placeholders still to set
     loaded: dict[str, Loaded] = {}
+    failed: dict[str, list[Problem]] = {}  # specs that did not load, with why
     for file in files:
         display = f"{ENV_DIR}/{file.name}"
         doc, found = load_document(file, display)
         problems.extend(found)
         if doc is None:
+            failed[display] = found
             continue
         found, values = secret_problems(doc)
         problems.extend(found)
         secret_values.extend(values)
+        found = placeholders.problems(doc)
+        if pending_outputs:
+            doc, waiting = placeholders.pending_outputs(doc)
+            found = [p for p in found if (p.line, p.col) not in waiting]
+        held.extend(found)
         spec, found = validate_document(doc)
         problems.extend(found)
         if spec is not None:
             loaded[file.stem] = Loaded(spec, doc)
-    problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}, for_fleet_rules=for_fleet_rules))
+        else:
+            failed[display] = found
+    # Cross-spec rules judge the fleet: without a spec that failed to load they would report derived errors (every
+    # local's global_server "not a hostname of any global" when the global spec has a typo). They wait until every
+    # spec loads; a spec left out only for its placeholders (allow_placeholders) does not stop them.
+    placeholder_at = {(p.path, p.line, p.col) for p in held}
+    broken = [display for display, found in failed.items() if not allow_placeholders or not found
+              or any((p.path, p.line, p.col) not in placeholder_at for p in found)]
+    problems.extend(rules.check_all({k: (v.spec, v.doc) for k, v in loaded.items()}, for_fleet_rules=for_fleet_rules,
+                                    cross_spec=not broken))
+    if held:
+        at = {(p.path, p.line, p.col) for p in held}
+        problems = ([] if allow_placeholders else held) + [p for p in problems if (p.path, p.line, p.col) not in at]
     if secret_values:  # other messages may quote a value the guard flagged: never print it
         problems = [Problem(p.path, p.line, p.col, secretguard.redact(p.message, secret_values)) for p in problems]
     if problems:
@@ -265,7 +293,12 @@ def _type_message(where: str, expected: list[str], value: Any) -> str:
     hint = ""
     if isinstance(value, bool) and ("an integer" in wanted or "a number" in wanted):
         hint = "; YAML true/false is not a number"
-    elif wanted == ["a string"] and isinstance(value, int | float | bool):
+    elif wanted == ["a string"] and isinstance(value, float):
+        # The text is gone: YAML read `1.30` as 1.3 (and `4.20` as 4.2), so name both spellings it may have had.
+        shown_as = repr(value)
+        written = f'"{shown_as}" or "{shown_as}0"' if re.fullmatch(r"\d+\.\d", shown_as) else f'"{shown_as}"'
+        hint = f"; quote it as you meant it, e.g. {written} (unquoted YAML reads 1.30 as the number 1.3)"
+    elif wanted == ["a string"] and isinstance(value, int | bool):
         hint = f"; write it in quotes: \"{_yaml_value(value)}\""
     elif "an integer" in wanted and isinstance(value, float) and value.is_integer():
         hint = f"; write {int(value)}"

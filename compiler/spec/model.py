@@ -2,18 +2,34 @@
 
 Only inputs live here. Everything derived from them (cluster and service-account names, URLs, queue
 names, Secret Manager names by default) is computed in compiler/derive.py. Secrets appear only as
-Secret Manager secret *names*, never as values.
+Secret Manager secret *names*, never as values. The `services:` sections are built from the service catalogue
+(compiler/catalog.py; see `Services` for how, and for how Python reads them typed).
+
+One module on purpose (over 500 lines): it is the spec's schema, one class per section in the order a spec reads,
+from which `schemas/spec.schema.json` is generated; splitting it would split one document's definition.
 """
 
 from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from compiler.spec import semver
+from compiler import catalog
+from compiler.spec import cron, semver
 
 K8S_MIN_MINOR = 30
 K8S_MAX_MINOR = 37
@@ -26,12 +42,53 @@ Fqdn = Annotated[
     str,
     StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
 ]
-Bucket = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9](/[^\s]*)?$")]
+Bucket = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9](/[^\s]*)?$"),
+                   AfterValidator(lambda v: _one_line(v))]
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,126}$")]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 Datastack = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 ScalarValue = str | int | float | bool
+
+
+# Free text and names written into config files, env files, External Secrets templates, Markdown and shell
+# commands (README "Writing a spec", escaping): each field's type keeps out what its places cannot carry; the
+# writers escape the rest (compiler/escape.py).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HOST = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9_]{0,61}[A-Za-z0-9])?)*")
+
+
+def _one_line(v: str) -> str:
+    if found := _CONTROL.search(v):
+        raise ValueError(f"{v!r} holds the control character {found.group()!r} (write it on one line, without "
+                         "control characters: it goes into config files and the runbook)")
+    return v
+
+
+def _host(v: str) -> str:
+    if len(v) > 253 or not _HOST.fullmatch(v):
+        raise ValueError(f"{v!r} is not a host name or IPv4 address (like 10.82.0.3 or "
+                         "redis-master.redis.svc.cluster.local: letters, digits, '-' and '.', nothing else)")
+    return v
+
+
+def _slack_channel(v: str) -> str:
+    if not re.fullmatch(r"#?[a-z0-9_-]{1,80}", v):
+        raise ValueError(f"{v!r} is not a Slack channel name (lowercase letters, digits, '-' and '_', up to 80, "
+                         "optionally after '#', like cave-alerts)")
+    return v
+
+
+def _email(v: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", v) or len(v) > 254:
+        raise ValueError(f"{v!r} is not an e-mail address (like ada@example.org)")
+    return v
+
+
+OneLine = Annotated[str, StringConstraints(max_length=500), AfterValidator(_one_line)]  # a name, a description
+Host = Annotated[str, AfterValidator(_host)]  # a host name or an IPv4 address
+SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
+Email = Annotated[str, AfterValidator(_email)]
 # YAML has no IP address type: these are parsed from strings (the only lax fields of the strict spec).
 IPv4Addr = Annotated[IPv4Address, Strict(False)]
 IPv4Net = Annotated[IPv4Network, Strict(False)]
@@ -177,6 +234,10 @@ class BumpPolicy(Model):
 
     allow: str = "latest"  # latest, pinned, or a range: ~4.23, ^4, >=4.20,<5, 4.23.1
     prereleases: bool = False
+    # Staged rollout: the stage (one of gitops.yaml's bump.stages) this cluster gets a new release in; None: with
+    # the first proposal, unstaged. The next stage is proposed once this one's bump has been on main for `soak`.
+    stage: Label | None = None
+    soak: str = "24h"  # 30m, 24h, 2d
 
     @model_validator(mode="before")
     @classmethod
@@ -187,6 +248,17 @@ class BumpPolicy(Model):
     @classmethod
     def _valid(cls, v: str) -> str:
         return semver.check_policy(v)
+
+    @field_validator("soak")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9]{1,4}[mhd]", v):
+            raise ValueError(f"{v!r} is not a soak time (write minutes, hours or days: 30m, 24h, 2d)")
+        return v
+
+    @property
+    def soak_seconds(self) -> int:
+        return int(self.soak[:-1]) * {"m": 60, "h": 3600, "d": 86400}[self.soak[-1]]
 
 
 class Bumped(Service):
@@ -199,9 +271,9 @@ class Bumped(Service):
 
 
 class AdminUser(Model):
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]
-    name: str
-    pi: str = ""
+    email: Email
+    name: Annotated[OneLine, StringConstraints(min_length=1, max_length=200)]  # a person's name
+    pi: Annotated[OneLine, StringConstraints(max_length=200)] = ""
 
 
 class Auth(Service):
@@ -209,7 +281,7 @@ class Auth(Service):
 
 
 class Infoservice(Service):
-    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] = (
+    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$"), AfterValidator(_one_line)] = (
         "https://neuroglancer-demo.appspot.com"
     )
 
@@ -219,22 +291,13 @@ class Nglstate(Service):
     bucket: Bucket | None = None
 
 
-class GlobalServices(Model):
-    auth: Auth | None = None
-    sticky_auth: Service | None = None
-    infoservice: Infoservice | None = None
-    emannotationschemas: Bumped | None = None
-    nglstate: Nglstate | None = None
-    auth_info: Service | None = None
-
-
 # --------------------------------------------------------------------------- local services
 
 
 class BeatEntry(Model):
     """One periodic materialization task (BEAT_SCHEDULES entry)."""
 
-    name: Annotated[str, StringConstraints(min_length=1)]
+    name: Annotated[OneLine, StringConstraints(min_length=1)]
     task: Literal[
         "run_daily_periodic_materialization",
         "run_weekly_periodic_materialization",
@@ -252,9 +315,9 @@ class BeatEntry(Model):
 
     @field_validator("minute", "hour", "day_of_month", "day_of_week", "month_of_year")
     @classmethod
-    def _cron_field(cls, v: Any) -> Any:
-        if isinstance(v, str) and not re.fullmatch(r"[0-9*,/\-]+|[a-z]{3}(-[a-z]{3})?", v):
-            raise ValueError(f"{v!r} is not a cron field (use e.g. 5, '*/10', '1-5' or '0,30')")
+    def _cron_field(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is not None and (why := cron.beat_field_problem(str(info.field_name), v)):  # ranges too: "*/77"
+            raise ValueError(why)
         return v
 
 
@@ -305,12 +368,12 @@ class Pychunkedgraph(Service):
 
 
 class L2Table(Model):
-    cv_path: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$")]
-    l2cache_id: Annotated[str, StringConstraints(min_length=1)]
+    cv_path: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$"), AfterValidator(_one_line)]
+    l2cache_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]  # a Bigtable table id
 
 
 class L2cache(Service):
-    tables: dict[str, L2Table] = Field(min_length=1)
+    tables: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")], L2Table] = Field(min_length=1)
 
 
 class SkeletonIntegrationTest(Model):
@@ -335,7 +398,7 @@ class Guidebook(Service):
 class Tourguide(Service):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     timeout: int = Field(300, ge=1)
-    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] = (
+    neuroglancer_url: Annotated[str, StringConstraints(pattern=r"^https://\S+$"), AfterValidator(_one_line)] = (
         "https://spelunker.cave-explorer.org"
     )
 
@@ -355,35 +418,119 @@ class Pmanagement(Service):
     proofreading_table: Label | Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
     neuroninformation_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
     auth_database_name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
-    tally_schedule: Annotated[str, StringConstraints(pattern=r"^(\S+\s+){4}\S+$")] = "0 0 * * *"
+    tally_schedule: str = "0 0 * * *"  # the tally CronJob's schedule (five cron fields, or @daily)
+
+    @field_validator("tally_schedule")
+    @classmethod
+    def _crontab(cls, v: str) -> str:
+        if why := cron.crontab_problem(v):
+            raise ValueError(why)
+        return v
 
 
 class Proxy(Service):
-    map: dict[Datastack, Annotated[str, StringConstraints(pattern=r"^(gs|https)://\S+$")]] = Field(min_length=1)
+    map: dict[Datastack, Annotated[str, StringConstraints(pattern=r"^(gs|https)://\S+$"), AfterValidator(_one_line)]] \
+        = Field(min_length=1)
 
 
 class Cavecanary(Service):
     datastack: Datastack
-    slack_channel: Annotated[str, StringConstraints(min_length=1)]
+    slack_channel: SlackChannel
     num_test_annotations: int = Field(1000, ge=1)
     check_interval: int = Field(60, ge=1)
 
 
-class LocalServices(Model):
-    annotationengine: Bumped | None = None
-    materializationengine: Materializationengine | None = None
-    pychunkedgraph: Pychunkedgraph | None = None
-    meshing: Service | None = None
-    l2cache: L2cache | None = None
-    skeletoncache: Skeletoncache | None = None
-    guidebook: Guidebook | None = None
-    tourguide: Tourguide | None = None
-    dash: Dash | None = None
-    pprogress: Service | None = None
-    pmanagement: Pmanagement | None = None
-    proxy: Proxy | None = None
-    cavecanary: Cavecanary | None = None
-    auth_info: Service | None = None
+# --------------------------------------------------------------------------- the services sections
+
+
+# The settings model of each service with settings of its own. Any other catalogue service is a `Service`, or a
+# `Bumped` one when the catalogue names its upstream repository (a model listed here must then be a Bumped too).
+SETTINGS: dict[str, type[Service]] = {
+    "auth": Auth,
+    "infoservice": Infoservice,
+    "nglstate": Nglstate,
+    "materializationengine": Materializationengine,
+    "pychunkedgraph": Pychunkedgraph,
+    "l2cache": L2cache,
+    "skeletoncache": Skeletoncache,
+    "guidebook": Guidebook,
+    "tourguide": Tourguide,
+    "dash": Dash,
+    "pmanagement": Pmanagement,
+    "proxy": Proxy,
+    "cavecanary": Cavecanary,
+}
+
+S = TypeVar("S", bound=Service)
+
+
+class Services(Model):
+    """A cluster's `services:` section: one optional field per catalogue service its kind runs.
+
+    GlobalServices and LocalServices are built from compiler/catalog.py (`_services_model`), so a service
+    without settings of its own needs no change here: its catalogue entry makes it a field, typed `Service`
+    (or `Bumped` when the entry names an `upstream`), in catalogue order, default None. A service with
+    settings of its own has its model in SETTINGS.
+
+    The fields exist only at run time, so Python reads a service's settings through `settings(name, model)`,
+    which mypy types from the model passed and which checks at run time that the section has that model;
+    templates read `services.<name>` as attributes. (A TYPE_CHECKING copy of the fields would have to be
+    edited for every new service and could drift from the catalogue; a `__getattr__` would type them as Any.)
+    """
+
+    def settings(self, name: str, model: type[S]) -> S | None:
+        """The settings of service `name` (None when the spec leaves it out, or this cluster kind never runs it),
+        as `model`, the settings model of the service or one of its bases (Service, Bumped)."""
+        if name not in catalog.BY_NAME:
+            raise KeyError(f"no service {name!r} in compiler/catalog.py")
+        value = getattr(self, name, None)
+        if value is not None and not isinstance(value, model):
+            raise TypeError(f"services.{name} is a {type(value).__name__}, not a {model.__name__}")
+        return value
+
+    def enabled(self) -> dict[str, Service]:
+        """The services turned on, by name, in catalogue order."""
+        out: dict[str, Service] = {}
+        for name in type(self).model_fields:
+            svc = getattr(self, name)
+            if svc is not None and svc.enabled:
+                out[name] = svc
+        return out
+
+
+def settings_model(entry: catalog.Service) -> type[Service]:
+    """The model of the spec section of a catalogue service."""
+    model = SETTINGS.get(entry.name, Bumped if entry.upstream else Service)
+    if issubclass(model, Bumped) != (entry.upstream is not None):
+        raise TypeError(f"{model.__name__} (services.{entry.name}) must {'' if entry.upstream else 'not '}be a Bumped: "
+                        f"the catalogue {'names' if entry.upstream else 'names no'} upstream for {entry.name}")
+    return model
+
+
+def _services_model(kind: catalog.ClusterKind) -> type[Services]:
+    unknown = sorted(set(SETTINGS) - set(catalog.BY_NAME))
+    if unknown:
+        raise KeyError(f"SETTINGS names services missing from compiler/catalog.py: {', '.join(unknown)}")
+    fields: dict[str, Any] = {}
+    for entry in catalog.SERVICES:
+        if kind in entry.kinds:
+            if hasattr(Services, entry.name):
+                raise NameError(f"service name {entry.name!r} is taken by an attribute of spec.model.Services")
+            fields[entry.name] = (settings_model(entry) | None, None)
+    name = f"{kind.capitalize()}Services"
+    return create_model(name, __base__=Services, __module__=__name__,
+                        __doc__=f"The services a {kind} cluster can run (compiler/catalog.py).", **fields)
+
+
+if TYPE_CHECKING:
+    class GlobalServices(Services):
+        """Fields built from the catalogue at run time (see Services)."""
+
+    class LocalServices(Services):
+        """Fields built from the catalogue at run time (see Services)."""
+else:
+    GlobalServices = _services_model("global")
+    LocalServices = _services_model("local")
 
 
 # --------------------------------------------------------------------------- secrets (names only)
@@ -415,14 +562,14 @@ class LocalSecrets(Model):
 
 
 class GlobalRedis(Model):
-    host: Annotated[str, StringConstraints(min_length=1)]
+    host: Host
     in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
     memory_gb: int = Field(1, ge=1, le=300)  # Memorystore size bootstrap creates (daf-redis-<name>)
 
 
 class LocalRedis(Model):
-    celery_host: Annotated[str, StringConstraints(min_length=1)]
-    pcg_host: Annotated[str, StringConstraints(min_length=1)]
+    celery_host: Host
+    pcg_host: Host
     in_cluster: bool = False  # a Redis add-on in the cluster (overlays/argocd) instead of Memorystore
     celery_memory_gb: int = Field(1, ge=1, le=300)  # Memorystore sizes bootstrap creates
     pcg_memory_gb: int = Field(1, ge=1, le=300)
@@ -432,7 +579,7 @@ class DataProject(Model):
     project: Annotated[str, StringConstraints(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")]
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+$")]
     bigtable_instance: Label
-    bigtable_nodes: int = Field(1, ge=1, le=1000)  # manual scaling, one cluster (no replication: P48)
+    bigtable_nodes: int = Field(1, ge=1, le=1000)  # manual scaling, one cluster (docs/pitfalls.md#p48)
     bigtable_zone: Annotated[str, StringConstraints(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")] | None = None
     pcg_bucket: Bucket | None = None
 
@@ -492,8 +639,9 @@ class GlobalCluster(ClusterBase):
 class AlignedVolume(Model):
     """An aligned set of images, registered in the info service; `dataset` is its auth dataset."""
 
-    image_source: Annotated[str, StringConstraints(pattern=r"^(precomputed|n5|zarr|zarr2|boss)://\S+$")]
-    description: Annotated[str, StringConstraints(min_length=1)]
+    image_source: Annotated[str, StringConstraints(pattern=r"^(precomputed|n5|zarr|zarr2|boss)://\S+$"),
+                            AfterValidator(_one_line)]
+    description: Annotated[OneLine, StringConstraints(min_length=1)]
     dataset: Datastack
 
 
@@ -502,13 +650,14 @@ class RegisteredDatastack(Model):
 
     aligned_volume: Datastack
     pcg_table: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: Annotated[str, StringConstraints(min_length=1)]
+    description: Annotated[OneLine, StringConstraints(min_length=1)]
     dataset: Datastack | None = None  # default: the aligned volume's dataset
     # default: graphene://https://<this cluster's primary hostname>/segmentation/table/<pcg_table>
-    segmentation_source: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$")] | None = None
+    segmentation_source: Annotated[str, StringConstraints(pattern=r"^graphene://https://\S+$"),
+                                   AfterValidator(_one_line)] | None = None
     viewer_resolution: Annotated[list[Annotated[int | float, Field(gt=0)]], Field(min_length=3, max_length=3)] | None \
         = None
-    viewer_site: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = None
+    viewer_site: Annotated[str, StringConstraints(pattern=r"^https://\S+$"), AfterValidator(_one_line)] | None = None
     synapse_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
     soma_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
 
@@ -526,7 +675,7 @@ class LocalCluster(ClusterBase):
     data: DataProject
     datastacks: list[Datastack] = Field(min_length=1)
     redis: LocalRedis
-    annotation_excluded_groups: list[Annotated[str, StringConstraints(min_length=1)]] = []
+    annotation_excluded_groups: list[Annotated[OneLine, StringConstraints(min_length=1)]] = []
     registry: Registry | None = None
     secrets: LocalSecrets = LocalSecrets()
     services: LocalServices
@@ -552,10 +701,5 @@ def zone_owner(spec: ClusterSpec, zone: str) -> str:
 
 
 def enabled_services(spec: ClusterSpec) -> dict[str, Service]:
-    """Services the spec turns on, by name, in spec-model order."""
-    out: dict[str, Service] = {}
-    for name in type(spec.services).model_fields:
-        svc = getattr(spec.services, name)
-        if svc is not None and svc.enabled:
-            out[name] = svc
-    return out
+    """Services the spec turns on, by name, in catalogue order."""
+    return spec.services.enabled()

@@ -1,4 +1,4 @@
-"""Cross-field and cross-cluster rules a single field's type cannot express (cave-deployment-facts, section 7).
+"""Cross-field and cross-cluster rules a single field's type cannot express (docs/pitfalls.md).
 
 Each rule is a small function yielding Problems; `check_all` runs them over every loaded spec.
 """
@@ -11,12 +11,18 @@ from collections.abc import Callable, Iterator
 
 from compiler import catalog
 from compiler.errors import Problem
+from compiler.spec import semver
 from compiler.spec.derive import derive
 from compiler.spec.fleet import served_by_globals
 from compiler.spec.model import (
+    Cavecanary,
     ClusterSpec,
+    Dash,
     GlobalCluster,
+    Guidebook,
     LocalCluster,
+    Materializationengine,
+    Pychunkedgraph,
     Replicas,
     Service,
     enabled_services,
@@ -141,6 +147,15 @@ def _replica_value(doc: Document, loc: tuple[str | int, ...], workload: catalog.
         yield doc.problem(loc, "replicas cannot be negative")
 
 
+def service_versions(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
+    """A version is semver without the `v` (each image's tag rule adds what its tags need) or a tag the
+    catalogue allows for the image: `v4.14.1` would render `:vv4.14.1` and `latest` `:vlatest`."""
+    for name in type(spec.services).model_fields:
+        svc, entry = getattr(spec.services, name), catalog.BY_NAME.get(name)
+        if svc is not None and entry is not None and (why := semver.version_problem(entry, svc.version)):
+            yield doc.problem(("services", name, "version"), f"services.{name}.version: {why}")
+
+
 def node_pools(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
     seen: dict[str, int] = {}
     for i, pool in enumerate(spec.node_pools):
@@ -188,18 +203,18 @@ def datastacks(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
         hint = f"did you mean {close[0]!r}?" if close else "add it to `datastacks:` or pick a supported one"
         return doc.problem(loc, f"datastack {ds!r} is not among this cluster's datastacks ({hint})")
 
-    gb = spec.services.guidebook
+    gb = spec.services.settings("guidebook", Guidebook)
     if gb and gb.enabled and gb.datastack not in supported:
         yield unknown(("services", "guidebook", "datastack"), gb.datastack)
-    mat = spec.services.materializationengine
+    mat = spec.services.settings("materializationengine", Materializationengine)
     if mat and mat.enabled:
         for i, ds in enumerate(mat.datastacks):
             if ds not in supported:
                 yield unknown(("services", "materializationengine", "datastacks", i), ds)
-    canary = spec.services.cavecanary
+    canary = spec.services.settings("cavecanary", Cavecanary)
     if canary and canary.enabled and canary.datastack not in supported:
         yield unknown(("services", "cavecanary", "datastack"), canary.datastack)
-    dash = spec.services.dash
+    dash = spec.services.settings("dash", Dash)
     if dash and dash.enabled:
         for ds in dash.apps:
             if ds not in supported:
@@ -209,13 +224,13 @@ def datastacks(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
 def materialization(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
     if not isinstance(spec, LocalCluster):
         return
-    mat = spec.services.materializationengine
+    mat = spec.services.settings("materializationengine", Materializationengine)
     if mat is None or not mat.enabled:
         return
     base = ("services", "materializationengine")
     if mat.health_aligned_volume is None:
         yield doc.problem(base, key=True, message="health_aligned_volume is required when materialization runs: "
-                          "name an aligned volume whose database exists, or /health fails and pods crash-loop (P23)")
+                          "name an aligned volume whose database exists, or /health fails and pods crash-loop")
     if mat.min_databases > mat.max_databases:
         yield doc.problem((*base, "min_databases"), f"min_databases {mat.min_databases} is greater than "
                                                     f"max_databases {mat.max_databases}")
@@ -238,7 +253,7 @@ def materialization(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
 
 def segmentation(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
     """Meshing and the L2 cache serve the PyChunkedGraph's graphs: they need its settings (graph ids, config)."""
-    if not isinstance(spec, LocalCluster) or spec.services.pychunkedgraph is not None:
+    if not isinstance(spec, LocalCluster) or spec.services.settings("pychunkedgraph", Service) is not None:
         return
     for name in ("meshing", "l2cache"):
         if _enabled(spec, name) is not None:
@@ -257,7 +272,7 @@ def registry(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
         return
     reg = spec.registry
     volumes = sorted(reg.aligned_volumes)
-    pcg = spec.services.pychunkedgraph
+    pcg = spec.services.settings("pychunkedgraph", Pychunkedgraph)
     tables = set(pcg.graph_ids) if pcg is not None else set()
     hosts = set(derive(spec).hostnames)
     for name, ds in reg.datastacks.items():
@@ -284,7 +299,7 @@ def registry(spec: ClusterSpec, doc: Document) -> Iterator[Problem]:
         if name not in reg.datastacks:
             yield doc.problem(("datastacks", i), f"datastack {name!r} is served but not in registry.datastacks "
                                                "(add its aligned volume, PCG table and description there)")
-    mat = spec.services.materializationengine
+    mat = spec.services.settings("materializationengine", Materializationengine)
     if mat is not None and mat.enabled and mat.health_aligned_volume not in (None, *reg.aligned_volumes):
         yield doc.problem(("services", "materializationengine", "health_aligned_volume"),
                           f"aligned volume {mat.health_aligned_volume!r} is not in registry.aligned_volumes "
@@ -295,6 +310,7 @@ CLUSTER_RULES: tuple[Callable[[ClusterSpec, Document], Iterator[Problem]], ...] 
     gcp_location,
     gke_names,
     dns_zones,
+    service_versions,
     replicas,
     node_pools,
     datastacks,
@@ -431,13 +447,19 @@ FLEET_REPORTED: dict[str, Callable[[Specs], Iterator[Problem]]] = {
 }
 
 
-def check_all(specs: Specs, *, for_fleet_rules: bool = False) -> list[Problem]:
-    """Every spec rule over every spec, then the cross-spec rules (without FLEET_REPORTED for the fleet rules)."""
+def check_all(specs: Specs, *, for_fleet_rules: bool = False, cross_spec: bool = True) -> list[Problem]:
+    """Every spec rule over every spec, then the cross-spec rules (without FLEET_REPORTED for the fleet rules).
+
+    `cross_spec=False` when a spec of the fleet failed to load: the cross-spec rules would judge the fleet without
+    it and report errors that only follow from its absence (a local's global_server when the global is broken).
+    """
     problems: list[Problem] = []
     for name, (spec, doc) in specs.items():
         problems.extend(file_name(name, spec, doc))
         for rule in CLUSTER_RULES:
             problems.extend(rule(spec, doc))
+    if not cross_spec:
+        return problems
     problems.extend(global_servers(specs))
     problems.extend(unique_hostnames(specs))
     if not for_fleet_rules:

@@ -53,21 +53,29 @@ _SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Google OAuth client secret", re.compile(r"\bGOCSPX-[0-9A-Za-z_-]{20,}")),
     ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{20,}")),
     ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*)?")),
+    # The first `\beyJ` of a run of token characters decides for the whole run (later ones end at the same place),
+    # so the match starts only at a run's start and the atomic group keeps it from retrying each `eyJ` inside a
+    # long run (`eyJ-eyJ-…`), which would be quadratic.
+    ("a JSON Web Token", re.compile(
+        r"(?<![A-Za-z0-9_-])(?>[A-Za-z0-9_-]*?\beyJ)[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}")),
 )
 
-URI_PASSWORD_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]+:([^\s/@'\"]+)@", re.I)
+# The scheme is bounded (32 characters, longer than any real one): an unbounded `[a-z][a-z0-9+.-]*` tried at every
+# start of a long dotted value (`a.a.a.…`) makes the search quadratic (200 KB: ~2 minutes). A longer scheme still
+# matches by its last 32 characters, so nothing is missed.
+URI_PASSWORD_RE = re.compile(r"[a-z][a-z0-9+.-]{0,31}://[^\s/:@'\"]+:([^\s/@'\"]+)@", re.I)
 _PLACEHOLDER_RE = re.compile(r"\$\(|\$\{|\{\{|\{[A-Za-z_]|%\(|%s|^\$[A-Za-z_]|^<[^>]*>$|^\*+$")
 _HOST_PATH_RE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/\S*)?")
 _NUMBER_RE = re.compile(r"[-+]?[0-9][0-9._]*(e[-+]?[0-9]+)?[a-zA-Z]{0,2}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]+")
 _HEX_RE = re.compile(r"[0-9a-f]+|[0-9A-F]+")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_PUBLIC_RE = re.compile(
-    r"-----BEGIN (?:CERTIFICATE|PUBLIC KEY|[A-Z ]*PUBLIC KEY(?: BLOCK)?)-----.*?-----END [A-Z ]+-----"
-    r"|\b(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp[0-9]+|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+",
-    re.S,
-)
+# Public PEM blocks (a BEGIN line, up to the next END line: found in two linear searches, not by `.*?`, which
+# rescans to the end from every BEGIN of a text without END) and ssh public keys.
+_PUBLIC_BEGIN_RE = re.compile(r"-----BEGIN (?:CERTIFICATE|PUBLIC KEY|[A-Z ]{0,40}PUBLIC KEY(?: BLOCK)?)-----")
+_PEM_END_RE = re.compile(r"-----END [A-Z ]+-----")
+_SSH_PUBLIC_RE = re.compile(
+    r"\b(?:ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp[0-9]+|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+")
 _WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 SECRET_WORDS = frozenset({
@@ -196,7 +204,15 @@ def is_reference(value: str) -> bool:
 
 
 def _public_removed(text: str) -> str:
-    return _PUBLIC_RE.sub(" ", text) if "-----BEGIN" in text or "ssh-" in text or "ecdsa-" in text else text
+    """`text` with public PEM blocks and ssh public keys replaced by a space."""
+    if "-----BEGIN" in text:
+        kept: list[str] = []
+        at = 0
+        while (begin := _PUBLIC_BEGIN_RE.search(text, at)) and (end := _PEM_END_RE.search(text, begin.end())):
+            kept += [text[at:begin.start()], " "]
+            at = end.end()
+        text = "".join(kept) + text[at:]
+    return _SSH_PUBLIC_RE.sub(" ", text) if "ssh-" in text or "ecdsa-" in text else text
 
 
 def scan(text: str, *, keyish: bool = False, secret_name: bool = False) -> Hit | None:
@@ -236,10 +252,18 @@ def check(key: str | None, value: str, *, secret_name: bool = False) -> Hit | No
 
 # --------------------------------------------------------------------------- config files, command lines
 
-_LINE_RE = re.compile(r"""^\s*(?:export\s+)?["']?([A-Za-z_][\w.-]*)["']?\s*[:=]\s*(.*?)\s*[,;]?\s*$""")
+# `KEY = value`: the value (the rest of the line) is trimmed in Python, not by `\s*(.*?)\s*[,;]?\s*$`, whose
+# nested whitespace runs backtrack cubically on a long blank value.
+_LINE_RE = re.compile(r"""\s*(?:export\s+)?["']?([A-Za-z_][\w.-]*)["']?\s*[:=]""")
 _INLINE_PAIR_RE = re.compile(r"""["']([A-Za-z_][\w.-]*)["']\s*:\s*(?:"([^"\n]*)"|'([^'\n]*)')""")
 _BARE_TOKEN_RE = re.compile(r"^[^\s()\[\]{}<>,]+$")
 _ARG_PAIR_RE = re.compile(r"""(?:^|\s)-{0,2}([A-Za-z_][\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
+
+
+def _trimmed(raw: str) -> str:
+    """A config value without surrounding blanks and one trailing `,` or `;`."""
+    raw = raw.strip()
+    return raw[:-1].rstrip() if raw.endswith((",", ";")) else raw
 
 
 def file_pairs(text: str) -> Iterator[tuple[int, str, str]]:
@@ -247,7 +271,7 @@ def file_pairs(text: str) -> Iterator[tuple[int, str, str]]:
     for number, line in enumerate(text.splitlines(), 1):
         match = _LINE_RE.match(line)
         if match:
-            key, raw = match[1], match[2]
+            key, raw = match[1], _trimmed(line[match.end():])
             if len(raw) >= 2 and raw[0] in "\"'" and raw[-1] == raw[0]:
                 yield number, key, raw[1:-1]
             elif _BARE_TOKEN_RE.match(raw) and not raw.startswith(('"', "'")):

@@ -1,7 +1,9 @@
 """Semantic versions (https://semver.org) and the version ranges a spec's `bump:` policy may allow.
 
-Tags are read with or without a leading `v`; anything else (`vFastCsv2`, `RequestorPays12`) is not a
-version and cannot be ordered, so the bump bot ignores it. Ranges use the npm/Cargo spellings people know:
+Release tags are read with or without a leading `v`; anything else (`vFastCsv2`, `RequestorPays12`) is not a
+version and cannot be ordered, so the bump bot ignores it. A spec's `version:` is stricter (`parse_plain`,
+`version_problem`): semver without the `v`, which the image's tag rule adds, or a tag the catalogue lists.
+Ranges use the npm/Cargo spellings people know:
 `~4.23` (4.23.x), `^4` (4.x.y), `^0.6` (0.6.x), `>=4.20,<5` (comparators, all must hold), `4.23.1` (exact).
 """
 
@@ -11,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from compiler import catalog
+
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
@@ -19,6 +23,8 @@ _SEMVER = re.compile(
 _PARTIAL = re.compile(r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?$")
 _COMPARATOR = re.compile(r"^(>=|<=|>|<|=|==)?\s*(\S+)$")
 KEYWORDS = ("latest", "pinned")
+CATALOG = "compiler/catalog.py"
+MOVING_TAGS = ("latest", "stable", "main", "master", "dev", "edge", "nightly")
 
 
 class Version(NamedTuple):
@@ -48,6 +54,41 @@ def parse(text: str) -> Version | None:
         return None
     pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split(".")) if m.group(4) else ()
     return Version(int(m.group(1)), int(m.group(2)), int(m.group(3)), pre)
+
+
+def parse_plain(text: str) -> Version | None:
+    """The version a spec's `version:` names: semver with no leading `v` (the image's tag rule adds it) and no
+    `+build` part (an image tag cannot hold `+`); None for anything else (`v4.24.0`, `latest`, `4.24`)."""
+    if text != text.strip() or text.startswith("v") or "+" in text:
+        return None
+    return parse(text)
+
+
+def version_problem(svc: catalog.Service, version: str) -> str | None:
+    """Why `version` cannot be the spec version of `svc`, with the fix; None when it is semver (without the `v`)
+    or one of the explicit tags the catalogue allows for the service's images (catalog.Image.tags)."""
+    explicit = svc.explicit_versions()
+    if parse_plain(version) is not None or version in explicit:
+        return None
+    image = next((i for i in svc.images if i.follows_version()), None)
+    bare = version[1:] if version.startswith("v") else ""
+    if image is not None and bare and (parse_plain(bare) is not None or bare in explicit):
+        if image.tag.startswith("v{version}"):
+            return (f"{version!r} is not a version: write {bare}: the v is added by the image's tag rule "
+                    f"({image.tag} makes the tag {image.tag.format(version=bare)}; as written it would be "
+                    f"{image.tag.format(version=version)})")
+        return f"{version!r} is not a version: write {bare} (the image is tagged {image.tag.format(version=bare)})"
+    allowed = f"; or one of the tags the catalogue allows for {svc.name}: {', '.join(explicit)}" if explicit else ""
+    if version.lower() in MOVING_TAGS:
+        return (f"{version!r} is a moving tag, not a version: pin a release like 4.14.1 (semver without the v) "
+                f"so that every render names the same image{allowed}")
+    if "+" in version and parse_plain(version.partition("+")[0]) is not None:
+        return f"{version!r} is not a version: write {version.partition('+')[0]} (an image tag cannot hold '+')"
+    if _PARTIAL.match(version) and not version.startswith("v"):
+        triple = ".".join([*version.split("."), "0", "0"][:3])
+        return f"{version!r} is not a version: write all three parts, like {triple}"
+    return (f"{version!r} is not a version: write a release as semver without the v (like 4.14.1 or 4.15.0-rc.1)"
+            f"{allowed or f'; an image tag outside semver must first be listed in the tags of its image in {CATALOG}'}")
 
 
 def lt(a: Version, b: Version) -> bool:

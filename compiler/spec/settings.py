@@ -27,6 +27,27 @@ class ArgoCdSettings(Model):
     project: Label = "cave"
     repo_url: str
     target_revision: str = "main"
+    # The Argo CD release installed in the cluster it runs in (the runbook's install step applies its
+    # manifests/install.yaml): one exact version, so every install of the fleet is the same.
+    version: str | None = None
+    # Argo CD's API (the bump bot's staged rollout reads Application health there; token: $ARGOCD_TOKEN).
+    api_url: str | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.fullmatch(r"(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost))(:[0-9]+)?(/\S*)?", v):
+            raise ValueError(f"{v!r} is not an Argo CD API URL (https://argocd.example.org; plain http only on "
+                             "localhost: the token must not cross a network unencrypted)")
+        return v.rstrip("/")
+
+    @field_validator("version")
+    @classmethod
+    def _argocd_version(cls, v: str) -> str:
+        if not re.fullmatch(r"v[0-9]+\.[0-9]+\.[0-9]+(-rc[0-9]+)?", v):
+            raise ValueError(f"{v!r} is not a pinned Argo CD release (write one exact tag like v3.3.0; "
+                             "no ranges, no 'stable' or 'latest')")
+        return v
 
     @field_validator("repo_url")
     @classmethod
@@ -114,9 +135,37 @@ class Addons(Model):
     custom_metrics_adapter: PinnedImage | None = None
 
 
+class KustomizeSettings(Model):
+    """The kustomize every machine renders with (developers, CI, the bot): the one of the Argo CD release."""
+
+    version: str
+
+    @field_validator("version")
+    @classmethod
+    def _kustomize_version(cls, v: str) -> str:
+        if not re.fullmatch(r"v[0-9]+\.[0-9]+\.[0-9]+", v):
+            raise ValueError(f"{v!r} is not a pinned kustomize release (write one exact version like v5.8.1)")
+        return v
+
+
+class BumpSettings(Model):
+    """The bump bot's staged rollout: the order of the stages a spec's `bump: {stage: ...}` names."""
+
+    stages: list[Label] = Field(default_factory=list)  # e.g. [canary, main]
+
+    @field_validator("stages")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if dupes := sorted({s for s in v if v.count(s) > 1}):
+            raise ValueError(f"stage {', '.join(dupes)} is listed twice (list each stage once, in rollout order)")
+        return v
+
+
 class Settings(Model):
     argocd: ArgoCdSettings
     addons: Addons
+    kustomize: KustomizeSettings | None = None
+    bump: BumpSettings = BumpSettings()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from compiler.spec.derive import (
     spec_buckets,
 )
 from compiler.spec.fleet import served_by_globals
-from compiler.spec.model import ClusterSpec, LocalCluster
+from compiler.spec.model import ClusterSpec, L2cache, LocalCluster, Pychunkedgraph
 from compiler.spec.yamlio import Document, Loc
 
 Specs = dict[str, tuple[ClusterSpec, Document]]
@@ -67,10 +67,10 @@ def _clash(a: Write, b: Write) -> bool:
 def _tables(spec: LocalCluster) -> list[tuple[str, Loc]]:
     """(Bigtable table, spec location) of the tables the cluster's services write in data.bigtable_instance."""
     out: list[tuple[str, Loc]] = []
-    pcg = spec.services.pychunkedgraph
+    pcg = spec.services.settings("pychunkedgraph", Pychunkedgraph)
     if pcg is not None and pcg.enabled:
         out += [(gid, ("services", "pychunkedgraph", "graph_ids", i)) for i, gid in enumerate(pcg.graph_ids)]
-    l2 = spec.services.l2cache
+    l2 = spec.services.settings("l2cache", L2cache)
     if l2 is not None and l2.enabled:
         out += [(t.l2cache_id, ("services", "l2cache", "tables", gid, "l2cache_id")) for gid, t in l2.tables.items()]
     return out

@@ -1,7 +1,30 @@
-"""YAML in and out: specs loaded with positions (ruamel.yaml), generated files dumped deterministically."""
+"""YAML in and out, the one place the compiler parses or writes YAML.
+
+- specs: `load_document` (ruamel.yaml, libyaml-backed, with the line and column of every key and value);
+- Kubernetes manifests (rendered output, CRD files, kustomizations): `load_manifests` / `load_manifest`, libyaml
+  (a rendered fleet is megabytes of multi-document YAML), timestamps kept as strings as Kubernetes does;
+- YAML the compiler itself wrote: `yaml_load` (libyaml);
+- YAML a person wrote outside a spec (an imported env file's table map): `load_plain`, the pure-Python parser,
+  whose syntax errors say what it expected and found;
+- how a YAML 1.2 reader sees a scalar: `load_yaml12`;
+- generated files: `dump_yaml`, deterministic block style through libyaml's emitter.
+
+The PyYAML-based readers raise `YAMLError`; `load_document` reports problems instead.
+
+A person's file is read by `read_text`: a regular file (a FIFO or device is refused before it is read) of at most
+MAX_FILE_BYTES, UTF-8, without control characters. `load_document` then bounds what it composes: nesting at most
+MAX_DEPTH deep, at most MAX_ALIASES aliases, no alias inside its own value, at most MAX_NODES values once aliases
+are expanded. libyaml's composer recurses on the C stack (30,000 levels crash the interpreter), so a text whose
+cheap nesting bound (`_nesting_bound`) is over _C_SAFE_DEPTH goes to ruamel's pure-Python composer instead, which
+stops at MAX_DEPTH.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +33,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from compiler.errors import Problem
+from compiler.errors import Problem, UserError
 
 Loc = tuple[str | int, ...]
 
@@ -25,6 +48,20 @@ def _str(dumper: yaml_c.SafeDumper, data: str) -> yaml_c.ScalarNode:
 
 _Dumper.add_representer(str, _str)
 _Loader = getattr(yaml_c, "CSafeLoader", yaml_c.SafeLoader)
+YAMLError = yaml_c.YAMLError
+
+
+class _ManifestLoader(_Loader):  # type: ignore[misc,valid-type]
+    """libyaml's safe loader reading as Kubernetes does: timestamps stay strings, a bare `=` is the string "="."""
+
+
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+# A bare `=` is the YAML 1.1 "value" tag; Kubernetes reads it as the string "=".
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: str(node.value))
+_YAML12 = YAML(typ="safe")
 
 
 def _safe_yaml() -> YAML:
@@ -82,14 +119,145 @@ def _index(yaml: YAML, node: Node, loc: Loc, path: str, positions: dict[Loc, tup
             _index(yaml, item, (*loc, i), path, positions, problems)
 
 
+# Limits of what a person's YAML (a spec, gitops.yaml) or an imported env file may be; real ones are far below them
+# (a spec: ~6 KB, nesting depth < 10, no aliases).
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # values after expanding aliases
+# Nesting the C composer may take safely (it recurses on the C stack: 30,000 levels crash the interpreter).
+_C_SAFE_DEPTH = 1000
+_BLOCK_PREFIX_RE = re.compile(r"^[ ?:-]*", re.M)
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels, the limit (flatten it; an alias counts as the value it names)"
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def read_text(file: Path, display: str, *, what: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes`; UserError (one line, with the place) otherwise.
+
+    FIFOs and devices are refused before anything is read (opened non-blocking, then checked), so `/dev/zero`
+    or a named pipe cannot exhaust memory or hang; `what` names the file in messages ("a cluster spec").
+    """
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise UserError(f"{display}: no such file (give the path of {what})") from None
+    except OSError as err:
+        raise UserError(f"{display}: cannot read it: {err.strerror} (give the path of {what})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+        raise UserError(f"{display}: is {kind}, not a regular file (give the path of {what})")
+    with os.fdopen(fd, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise UserError(f"{display}: larger than {max_bytes // 1024} KiB, the most {what} may be "
+                        "(is it the right file?)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        col = len(raw[raw.rfind(b"\n", 0, err.start) + 1:err.start].decode("utf-8", "replace")) + 1
+        raise UserError([Problem(display, line, col, f"byte 0x{raw[err.start]:02x} is not UTF-8 text "
+                                                     f"(save the file as UTF-8; {what} is text)")]) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    control = _CONTROL_RE.search(text)
+    if control:
+        line, col = _position(text, control.start())
+        raise UserError([Problem(display, line, col, f"control character {control[0]!r} (a binary file? {what} "
+                                                     "is text: remove it)")])
+    return text
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of the nesting depth of the YAML `text`, cheap: every `[`/`{` may open a level, and block
+    levels are at most two per column of a line's indentation and `- `/`? `/`: ` indicators."""
+    block = max((len(m) for m in _BLOCK_PREFIX_RE.findall(text)), default=0)
+    return text.count("[") + text.count("{") + 2 * block + 2
+
+
+def _shape_problem(root: Node, display: str) -> Problem | None:
+    """Nesting deeper than MAX_DEPTH (aliases expanded), a value that contains itself, more than MAX_ALIASES
+    aliases or more than MAX_NODES values once they are expanded; iterative, so no input can exhaust the stack."""
+    height: dict[int, int] = {}
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    aliases = 0
+
+    def children(node: Node) -> list[Node]:
+        if isinstance(node, MappingNode):
+            return [n for pair in node.value for n in pair]
+        return list(node.value) if isinstance(node, SequenceNode) else []
+
+    def at(node: Node, message: str) -> Problem:
+        mark = node.start_mark
+        return Problem(display, mark.line + 1, mark.column + 1, message)
+
+    stack: list[tuple[Node, int]] = [(root, 0)]
+    seen = {id(root)}
+    while stack:
+        node, depth = stack.pop()
+        key = id(node)
+        if key in height:  # a node met before through an alias: its figures are known
+            if depth + height[key] > MAX_DEPTH:
+                return at(node, _TOO_DEEP)
+            continue
+        if key in on_path:  # second visit, children done: sum them up
+            kids = children(node)
+            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            on_path.discard(key)
+            if depth + height[key] > MAX_DEPTH:
+                return at(node, _TOO_DEEP)
+            if size[key] > MAX_NODES:
+                return at(node, f"expands to more than {MAX_NODES} values (aliases expanded), the most a spec "
+                                "may hold (write the values out instead of nesting aliases)")
+            continue
+        on_path.add(key)
+        stack.append((node, depth))
+        for kid in children(node):
+            if id(kid) in on_path:
+                return at(kid, "this value contains itself through an alias (a recursive alias: remove it)")
+            if id(kid) in seen:
+                aliases += 1
+            seen.add(id(kid))
+            if aliases > MAX_ALIASES:
+                return at(kid, f"more than {MAX_ALIASES} aliases (`*name`), the most a spec may use "
+                               "(write the values out)")
+            if depth + 1 >= MAX_DEPTH:
+                return at(kid, _TOO_DEEP)
+            stack.append((kid, depth + 1))
+    return None
+
+
 def load_document(file: Path, display: str) -> tuple[Document | None, list[Problem]]:
-    """Parse one YAML file; syntax errors and duplicate keys come back as problems."""
-    text = file.read_text(encoding="utf-8")
+    """Parse one YAML file a person wrote; syntax errors, duplicate keys and limits (file size, UTF-8, nesting,
+    aliases) come back as problems."""
+    try:
+        text = read_text(file, display, what="a YAML file")
+    except UserError as err:
+        return None, list(err.problems)
     yaml = _safe_yaml()
+    if _nesting_bound(text) > _C_SAFE_DEPTH:
+        # Possibly too deep for libyaml's recursive composer: the pure-Python one, which stops at MAX_DEPTH.
+        yaml = YAML(typ="safe", pure=True)
+        yaml.allow_duplicate_keys = True
+        yaml.max_depth = MAX_DEPTH
     try:
         node = yaml.compose(text)
         if node is None:
             return Document(display, None, {}), []
+        shape = _shape_problem(node, display)
+        if shape is not None:
+            return None, [shape]
         data = yaml.constructor.construct_document(node)
         problems: list[Problem] = []
         positions: dict[Loc, tuple[int, int, int, int]] = {}
@@ -98,6 +266,8 @@ def load_document(file: Path, display: str) -> tuple[Document | None, list[Probl
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = err.problem or err.context or "invalid YAML"
+        if what.startswith("maximum depth"):
+            return None, [Problem(display, line, col, _TOO_DEEP)]
         return None, [Problem(display, line, col, f"YAML syntax error: {what} (fix the YAML syntax here)")]
     return Document(display, data, positions), problems
 
@@ -131,3 +301,61 @@ def dump_yaml(data: Any) -> str:
 def yaml_load(text: str) -> Any:
     """Plain data from YAML text the compiler itself rendered (patch templates)."""
     return yaml_c.load(text, Loader=_Loader)
+
+
+def load_manifests(text: str | bytes) -> list[Any]:
+    """Every document of a Kubernetes YAML stream (None for an empty one); raises YAMLError."""
+    return list(yaml_c.load_all(text, Loader=_ManifestLoader))
+
+
+def load_manifest(text: str | bytes) -> Any:
+    """The one document of a Kubernetes YAML file (a kustomization); raises YAMLError."""
+    return yaml_c.load(text, Loader=_ManifestLoader)
+
+
+class _PlainLoader(yaml_c.SafeLoader):
+    """PyYAML's pure-Python safe loader, composing at most MAX_DEPTH levels deep (its composer recurses)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self._depth >= MAX_DEPTH:
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml_c.composer.ComposerError(None, None, _TOO_DEEP, event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_plain(text: str) -> Any:
+    """Plain data from YAML a person wrote (pure-Python parser: its errors say what was expected and found);
+    raises YAMLError with `problem` and `problem_mark` (nesting deeper than MAX_DEPTH is one)."""
+    return yaml_c.load(text, Loader=_PlainLoader)
+
+
+def _roundtrip() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def load_roundtrip(text: str) -> Any:
+    """A spec as ruamel.yaml's round-trip types (CommentedMap...), comments and quoting kept, to edit and dump
+    with `dump_roundtrip` (new-cluster's copy of a spec); the text has passed `load_document`'s limits."""
+    return _roundtrip().load(text)
+
+
+def dump_roundtrip(data: Any) -> str:
+    """YAML text of round-trip data, in the layout the example specs use (2-space maps, indented lists)."""
+    out = io.StringIO()
+    _roundtrip().dump(data, out)
+    return out.getvalue()
+
+
+def load_yaml12(text: str) -> Any:
+    """Plain data as a YAML 1.2 reader sees the text (ruamel.yaml; `on` stays a string, for one)."""
+    return _YAML12.load(text)

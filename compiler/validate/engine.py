@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from compiler import progress
 from compiler.render.jobs import render_clusters
 from compiler.render.sources import list_clusters
 from compiler.spec.load import Loaded
@@ -53,12 +54,14 @@ def validate_clusters(
     schemas = schemas or Schemas()
     findings = [
         f
-        for cluster in sorted(versions)
+        for cluster in progress.each("validate", sorted(versions), str)
         for f in validate_objects(cluster, rendered[cluster].objects, versions[cluster], schemas)
     ]
     if fleet_rules:
-        fleet = load_fleet(root, use_cache=use_cache, rendered=rendered, loaded=loaded)
-        findings.extend(f for f in check_fleet(fleet) if f.cluster in versions)
+        with progress.stage("fleet rules", 1) as step:
+            fleet = load_fleet(root, use_cache=use_cache, rendered=rendered, loaded=loaded)
+            findings.extend(f for f in check_fleet(fleet) if f.cluster in versions)
+            step(f"{len(wanted)} clusters")
     return sorted(set(findings))
 
 

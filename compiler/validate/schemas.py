@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +14,13 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import yaml
 from jsonschema.protocols import Validator
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
 from compiler.errors import Problem, UserError
-from compiler.render.manifests import field_path, load_yaml_documents
+from compiler.render.manifests import field_path
+from compiler.spec.yamlio import YAMLError, load_manifests
 from compiler.validate.model import Finding, Obj, object_finding
 
 # --------------------------------------------------------------------------- schema sources
@@ -89,17 +91,18 @@ def _openapi_to_jsonschema(schema: Any) -> Any:
     return out
 
 
-def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]:
-    """(group, version, kind) → JSON schema from CRD manifests (multi-document YAML files)."""
+def load_crd_manifests(paths: Sequence[Path], *, served_only: bool = False) -> dict[tuple[str, str, str], Any]:
+    """(group, version, kind) → JSON schema from CRD manifests (multi-document YAML files); with `served_only`,
+    only the versions the API server serves (`served: true`), which are the only ones a manifest can use."""
     schemas: dict[tuple[str, str, str], Any] = {}
     problems: list[Problem] = []
     for path in paths:
         try:
-            docs = load_yaml_documents(path.read_text())
+            docs = load_manifests(path.read_text())
         except (OSError, UnicodeDecodeError) as err:
-            problems.append(Problem(str(path), message=f"cannot read CRD file: {err} (pass a readable --crds FILE)"))
+            problems.append(Problem(str(path), message=f"cannot read CRD file: {err} (pass a readable CRD file)"))
             continue
-        except yaml.YAMLError as err:
+        except YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             problems.append(
                 Problem(
@@ -117,6 +120,8 @@ def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]
             spec = doc.get("spec") or {}
             group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
             for version in spec.get("versions") or []:
+                if served_only and isinstance(version, dict) and version.get("served") is False:
+                    continue
                 schema = ((version.get("schema") or {}).get("openAPIV3Schema")) if isinstance(version, dict) else None
                 if group and kind and isinstance(schema, dict):
                     schemas[(group, str(version.get("name")), kind)] = _openapi_to_jsonschema(schema)
@@ -125,12 +130,51 @@ def load_crd_manifests(paths: Sequence[Path]) -> dict[tuple[str, str, str], Any]
                 Problem(
                     str(path),
                     message="no apiextensions.k8s.io/v1 CustomResourceDefinition with an openAPIV3Schema "
-                    "(pass CRD manifests to --crds)",
+                    "(pass CustomResourceDefinition manifests)",
                 )
             )
     if problems:
         raise UserError(problems)
     return schemas
+
+
+# The repository's own CRD schemas (schemas/README.md says where each comes from): validate's default.
+CRD_SCHEMAS = Path("schemas/crds")
+
+
+def crd_schema_file(directory: Path, group: str, version: str, kind: str) -> Path:
+    """Where a schema directory holds the schema of one custom resource: DIR/<group>/<kind>_<version>.json."""
+    return directory / group / f"{kind.lower()}_{version}.json"
+
+
+def crd_schema_text(schema: Any) -> str:
+    """A schema as the repository stores it: JSON, keys sorted, two-space indent, one trailing newline."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_crd_schemas(crd_files: Sequence[Path], directory: Path) -> list[Path]:
+    """Write the JSON schema of every served version of every CRD in `crd_files` under `directory`, each file
+    atomically (temporary file, then rename); the files written, sorted. UserError, writing nothing, when a
+    file holds no CRD."""
+    schemas = load_crd_manifests(crd_files, served_only=True)
+    written: list[Path] = []
+    for (group, version, kind), schema in sorted(schemas.items()):
+        target = crd_schema_file(directory, group, version, kind)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            try:
+                os.fchmod(fd, 0o644)  # mkstemp's 0600 would make a committed file unreadable to others
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(crd_schema_text(schema))
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError as err:
+            raise UserError([Problem(str(target), message=f"cannot write the schema: {err.strerror} "
+                                                          "(choose a writable --output-dir)")]) from None
+        written.append(target)
+    return written
 
 
 @dataclass
@@ -142,8 +186,13 @@ class Schemas:
     _crd_validators: dict[tuple[str, str, str], Validator | None] = field(default_factory=dict)
 
     @classmethod
-    def from_options(cls, crd_dir: Path | None, crd_files: Sequence[Path]) -> Schemas:
-        """Schemas from --crd-schemas DIR and --crds FILE...; UserError when they cannot be read."""
+    def from_options(cls, crd_dir: Path | None, crd_files: Sequence[Path], root: Path | None = None) -> Schemas:
+        """Schemas from --crd-schemas DIR and --crds FILE...; UserError when they cannot be read.
+
+        Without --crd-schemas, the repository's own schemas/crds/ under `root` (when it has one); CRDs given
+        with --crds take precedence over the directory's schema of the same group, version and kind."""
+        if crd_dir is None and root is not None and (root / CRD_SCHEMAS).is_dir():
+            crd_dir = root / CRD_SCHEMAS
         if crd_dir is not None and not crd_dir.is_dir():
             raise UserError([Problem(str(crd_dir), message="not a directory (pass --crd-schemas DIR)")])
         return cls(crd_dir=crd_dir, crd_manifests=load_crd_manifests(crd_files))
@@ -153,7 +202,7 @@ class Schemas:
         if key not in self._crd_validators:
             schema = self.crd_manifests.get(key)
             if schema is None and self.crd_dir is not None:
-                path = self.crd_dir / group / f"{kind.lower()}_{version}.json"
+                path = crd_schema_file(self.crd_dir, group, version, kind)
                 if path.is_file():
                     try:
                         schema = json.loads(path.read_text())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from compiler import catalog
 from compiler.spec.derive import (
     OWNED_BUCKET_FIELDS,
@@ -15,8 +13,8 @@ from compiler.spec.derive import (
 )
 from compiler.spec.load import load_environments
 from compiler.spec.model import LocalCluster
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SPECS = load_environments(REPO)
 
 

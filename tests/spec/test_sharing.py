@@ -12,8 +12,8 @@ from pathlib import Path
 from compiler.errors import UserError
 from compiler.spec.load import load_all
 from compiler.spec.sharing import _bucket_overlap, shared_data, writes
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "fleet_2026_12_06"
 
 

@@ -16,7 +16,7 @@ from compiler.main import main
 from compiler.runbook.steps import Facts, build_runbook
 from compiler.spec.load import load_environments
 from compiler.validate.fleet.dns import _solver_for
-from tests.validate.fleet_support import BEFORE, REPO, before_fleet, current_fleet, findings
+from tests.support.fleet import BEFORE, REPO, before_fleet, current_fleet, findings
 
 RULE = "dns-zone"
 

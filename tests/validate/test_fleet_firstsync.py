@@ -15,31 +15,25 @@ from compiler.build.argocd import ADDONS
 from compiler.render.manifests import get
 from compiler.spec.derive import secret_keys, secret_manager_name
 from compiler.validate.engine import validate_clusters
-from compiler.validate.fleet import Fleet, firstsync
-from compiler.validate.fleet.firstsync import (
+from compiler.validate.fleet import Fleet, argosync, firstsync
+from compiler.validate.fleet.argosync import (
     IGNORE_HEALTH,
     MADE_WITH,
-    RULE,
     WAVE,
     ObjectResult,
     PlanSecret,
-    bring_up,
     generated_secrets,
     operator_secrets,
     plan_secrets,
     simulate,
 )
-from tests.validate.fleet_support import REPO, before_fleet, copy_fleet, current_fleet, findings
+from compiler.validate.fleet.firstsync import RULE, bring_up
+from tests.support.fleet import REPO, before_fleet, copy_fleet, findings
 
 
 @pytest.fixture(scope="module")
 def before(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     return before_fleet(tmp_path_factory.mktemp("firstsync-before"))
-
-
-@pytest.fixture(scope="module")
-def now(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
-    return current_fleet(tmp_path_factory.mktemp("firstsync-now"))
 
 
 # --------------------------------------------------------------------------- the fleet as reviewed
@@ -405,13 +399,13 @@ def test_plan_secrets_come_from_the_specs(now: Fleet) -> None:
 
 
 def test_constants_come_from_the_build() -> None:
-    assert firstsync.WAVE is build_compile.WAVE and firstsync.IGNORE_HEALTH is build_compile.IGNORE_HEALTH
-    assert set(firstsync.ADDON_OF_KIND.values()) <= {a.name for a in ADDONS}
+    assert argosync.WAVE is build_compile.WAVE and argosync.IGNORE_HEALTH is build_compile.IGNORE_HEALTH
+    assert set(argosync.ADDON_OF_KIND.values()) <= {a.name for a in ADDONS}
 
 
 def test_the_rule_simulates_each_world_once(now: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"simulate": 0, "plan_secrets": 0}
-    simulate_, plan_secrets_ = firstsync._simulate, firstsync.plan_secrets
+    simulate_, plan_secrets_ = firstsync.simulate_world, argosync.plan_secrets
 
     def counted_simulate(*args: Any, **kwargs: Any) -> Any:
         calls["simulate"] += 1
@@ -421,8 +415,8 @@ def test_the_rule_simulates_each_world_once(now: Fleet, monkeypatch: pytest.Monk
         calls["plan_secrets"] += 1
         return plan_secrets_(*args, **kwargs)
 
-    monkeypatch.setattr(firstsync, "_simulate", counted_simulate)
-    monkeypatch.setattr(firstsync, "plan_secrets", counted_plan_secrets)
+    monkeypatch.setattr(firstsync, "simulate_world", counted_simulate)
+    monkeypatch.setattr(argosync, "plan_secrets", counted_plan_secrets)
     assert findings(now, RULE) == []
     # the bring-up rounds only: every Application is reached in round 1, so no reach_all replay
     assert calls == {"simulate": 3, "plan_secrets": 1}

@@ -6,11 +6,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import pytest
-
 from compiler.validate.fleet import Fleet
 from compiler.validate.model import Finding
-from tests.validate.fleet_support import before_fleet, current_fleet, findings
+from tests.support.fleet import before_fleet, current_fleet, findings
 
 RULE = "google-identity"
 
@@ -28,11 +26,6 @@ def _without(fleet: Fleet, cluster: str, *keys: str) -> Fleet:
 
 def _on(found: list[Finding], cluster: str, name: str) -> list[Finding]:
     return [f for f in found if f.cluster == cluster and f.name == name]
-
-
-@pytest.fixture(scope="module")
-def now(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
-    return current_fleet(tmp_path_factory.mktemp("identity"))
 
 
 def test_before_proxy_runs_as_default_without_google_identity(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from compiler.validate.fleet import Fleet
 from compiler.validate.fleet.metrics import RULE
 from compiler.validate.model import Finding
 from compiler.validate.schemas import Schemas, kubernetes_schema_version
-from tests.validate.fleet_support import REPO, before_fleet, current_fleet, findings
+from tests.support.fleet import REPO, before_fleet, current_fleet, findings
 
 MONITORING = re.compile(r"^[a-z.]+\.googleapis\.com\|")
 

@@ -7,18 +7,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from compiler.spec.load import Loaded, load_all
 from compiler.validate.fleet import Fleet
-from tests.validate.fleet_support import REPO, before_fleet, current_fleet, findings
+from tests.support.fleet import REPO, before_fleet, findings
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def now(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
-    return current_fleet(tmp_path_factory.mktemp("ownership"))
 
 
 def _with_objects(fleet: Fleet, cluster: str, *extra: Obj) -> Fleet:

@@ -26,7 +26,7 @@ from compiler.validate.fleet.scheduling import (
     verdict,
     why_not,
 )
-from tests.validate.fleet_support import REPO, before_fleet, current_fleet, findings
+from tests.support.fleet import REPO, before_fleet, current_fleet, findings
 
 RULE = "schedulable"
 

@@ -5,7 +5,7 @@ cluster's rendered objects. What decides where those pods can run is a handful o
 nodeSelector, tolerations, affinity and resource requests. This module knows, for each chart version the
 repository pins (gitops.yaml), which value paths feed each pod template, their defaults, how a chart-wide
 `global` value falls back, and which pods are Helm hooks (Argo CD PreSync/PostSync hooks, which a sync waits on).
-Facts from the charts at the pinned tags (research notes, /tmp/research/argocd_charts.md section 3):
+Facts read from the charts' templates and values at the pinned tags:
 
 - ingress-nginx 4.14.1: no global placement values. controller: `controller.nodeSelector` (default
   `kubernetes.io/os: linux`), `controller.tolerations`, `controller.affinity`, requests 100m / 90Mi; a
@@ -37,9 +37,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from compiler.render.manifests import get
+from compiler.spec.yamlio import yaml_load
 from compiler.validate.model import Obj
 
 LINUX = {"kubernetes.io/os": "linux"}
@@ -101,7 +100,7 @@ def application_values(app: Obj) -> dict[str, Any]:
     if obj is not None:
         return copy.deepcopy(obj) if isinstance(obj, dict) else {}
     text = helm.get("values")
-    loaded = yaml.safe_load(text) if isinstance(text, str) and text.strip() else None
+    loaded = yaml_load(text) if isinstance(text, str) and text.strip() else None
     return loaded if isinstance(loaded, dict) else {}
 
 

@@ -4,7 +4,7 @@ cpu and memory (Resource metrics) come from GKE's metrics-server. Everything els
 Cloud Monitoring (`custom.googleapis.com|...` Pods metrics, `pubsub.googleapis.com|...` and custom External
 metrics) and reaches the HPA controller only through the Custom Metrics Stackdriver Adapter. When a link of that
 chain is missing the HPA reports `FailedGetPodsMetric`/`FailedGetExternalMetric` and its workload never leaves
-minReplicas (P40: 15 of minnie's 22 HPAs, among them every queue-driven worker). The chain, per HPA metric:
+minReplicas (15 of minnie's 22 HPAs, among them every queue-driven worker). The chain, per HPA metric:
 
 1. the adapter add-on: an Argo CD Application installing it on the cluster (overlays/argocd, component
    `custom-metrics`);

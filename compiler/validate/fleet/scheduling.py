@@ -2,7 +2,7 @@
 
 A pod that fits no pool stays Pending, and Argo CD waits on it: a Deployment is Progressing until its progress
 deadline, a StatefulSet, DaemonSet or Job is Progressing forever, so the sync wave never ends and no retry is
-triggered (research notes section 2). The review found exactly that on fanc: all its pools were tainted
+triggered (Argo CD's health checks). The review found exactly that on fanc: all its pools were tainted
 `pool=<name>:NoSchedule`, and neither the add-ons nor GKE's kube-dns tolerate such a taint.
 
 Which pods: every pod template of the rendered overlay (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs),
@@ -22,7 +22,7 @@ A pod fits a pool when (as the Kubernetes scheduler decides, for an empty node):
   containers' sum and each init container's, native sidecars (init containers with restartPolicy Always)
   counting for everything after them; a container without requests but with limits requests its limits.
 
-Allocatable follows GKE's reservations (cluster-autoscaler's gce/reserved.go, research notes section 5):
+Allocatable follows GKE's reservations (cluster-autoscaler's gce/reserved.go):
 CPU reserves 6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above (shared-core e2-micro,
 e2-small and e2-medium get 940m, as if one core); memory reserves 255 MiB for 1000 MiB or less, else 25% of
 the first 4000 MiB, 20% of the next 4000, 10% of the next 8000, 6% up to 128000 and 2% above, plus the

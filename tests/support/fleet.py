@@ -1,0 +1,43 @@
+"""Fleets for the fleet-rule tests: the examples as they were (the faults), the examples now, edited copies."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from compiler.validate.fleet import Fleet, load_fleet
+from compiler.validate.fleet.rules import check_fleet
+from compiler.validate.model import Finding
+from tests.support import REPO
+
+BEFORE = REPO / "tests" / "fixtures" / "fleet_2026_12_06"
+PARTS = ("environments", "gitops.yaml", "base", "overlays")
+
+
+def copy_fleet(source: Path, dest: Path, edit: Callable[[Path], None] | None = None) -> Path:
+    """A copy of the fleet parts of `source` in `dest` (edited by `edit(dest)`, which may rebuild overlays)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in PARTS:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part)
+        elif src.is_file():
+            shutil.copy2(src, dest / part)
+    if edit is not None:
+        edit(dest)
+    return dest
+
+
+def before_fleet(tmp: Path) -> Fleet:
+    """The example fleet as the bring-up review found it."""
+    return load_fleet(copy_fleet(BEFORE, tmp / "before"), use_cache=False)
+
+
+def current_fleet(tmp: Path, edit: Callable[[Path], None] | None = None) -> Fleet:
+    """The repository's examples now (optionally edited in a copy)."""
+    return load_fleet(copy_fleet(REPO, tmp / "now", edit), use_cache=False)
+
+
+def findings(fleet: Fleet, rule: str) -> list[Finding]:
+    return [f for f in check_fleet(fleet, [rule]) if f.rule == rule]
