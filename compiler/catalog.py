@@ -19,7 +19,8 @@ from typing import Literal
 
 ClusterKind = Literal["global", "local"]
 Scaling = Literal["hpa", "fixed", "job"]
-Registry = Literal["repository", "dockerhub", "data-project-gcr"]
+ImageRegistry = Literal["repository", "dockerhub", "data-project-gcr"]
+SERVICE_LABEL = "cave.io/service"  # on every object of a service: build sets it, diff and the fleet rules read it
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Image:
     placeholder: str
     name: str
     tag: str = "v{version}"  # formatted with the service version
-    registry: Registry = "repository"
+    registry: ImageRegistry = "repository"
     # Tags outside the release scheme this image is published under and a spec may pin (e.g. a branch build):
     # the spec's version is what the tag rule turns into one of them. Any other version must be semver.
     tags: tuple[str, ...] = ()

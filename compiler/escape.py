@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import shlex
 from typing import Any
@@ -76,11 +77,14 @@ def _pyrepr(value: Any) -> str:
         return "{" + ", ".join(f"{_pyrepr(k)}: {_pyrepr(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_pyrepr(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Unwritable(f"{value!r} is not a finite number: Python has no literal for it (write a finite number)")
     if isinstance(value, bool | int | float | str) or value is None:
         return repr(value)
     if hasattr(value, "model_dump"):
         return _pyrepr(value.model_dump(mode="json"))
-    raise TypeError(f"cannot write {type(value).__name__} as a Python literal")
+    raise Unwritable(f"cannot write a {type(value).__name__} as a Python literal (write a string, number, boolean, "
+                     "list or mapping)")
 
 
 PYTHON_BARE = re.compile(r"[A-Za-z0-9_.:/@+-]*")
@@ -184,8 +188,13 @@ _HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
 _ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 
 
+# `*` anywhere and `_` at a word's edge start or end emphasis (`_` inside a word, as in pcg_table, does not)
+_EMPHASIS = re.compile(r"\*|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
 def _md_prose(text: str) -> str:
-    """Markdown prose outside code spans: HTML and entities shown as written, no inline link (`](`)."""
+    """Markdown prose outside code spans: HTML and entities shown as written, no inline link (`](`), no emphasis."""
+    text = _EMPHASIS.sub(lambda m: "\\" + m.group(), text)
     return _HTML_START.sub("&lt;", _ENTITY.sub("&amp;", text)).replace("](", "]\\(")
 
 

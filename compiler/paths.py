@@ -10,8 +10,11 @@ ENV_DIR = "environments"  # one spec per cluster: the only thing people edit
 OVERLAYS = "overlays"  # generated overlays, one folder per cluster, plus ARGOCD_DIR
 ARGOCD_DIR = "argocd"  # overlays/argocd/: the Argo CD app-of-apps
 SETTINGS_FILE = "gitops.yaml"  # repository-level settings
-CACHE_DIR = Path(".cache/cave-gitops/renders")  # render cache, relative to the repository root
-COMPILED_CACHE_DIR = Path(".cache/cave-gitops/compiled")  # what build writes, by input hash (build/check.py)
+STATE_DIR = Path(".cache/cave-gitops")  # the commands' own state, relative to the repository root (not committed)
+CACHE_DIR = STATE_DIR / "renders"  # render cache
+COMPILED_CACHE_DIR = STATE_DIR / "compiled"  # what build writes, by input hash (build/check.py)
+SCHEMA_REL = "schemas/spec.schema.json"  # the editors' schema of a spec (spec/schema.py), written by build
+CRD_SCHEMAS = Path("schemas/crds")  # validate's default CRD schemas, <group>/<kind>_<version>.json (schemas/README.md)
 
 
 def find_root(start: Path) -> Path:

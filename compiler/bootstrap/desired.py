@@ -21,6 +21,12 @@ What changes from CAVEdeployment's scripts, on purpose:
 - Secret Manager holds every secret; values that are ours to choose are generated, the others are listed.
 
 Resources come out in dependency order (each after everything in its `depends`).
+
+One module of about 500 lines on purpose: it is one function of a spec (`desired`), section by section
+(infrastructure, secrets, databases, Pub/Sub, DNS, Datastore, identities, then the APIs they need and the order),
+and the sections share the derived names, the grants and the project bindings computed once in `desired`; the
+fleet rules (validate/fleet/identity.py) read the same grants from here, and the runbook the same resources.
+Split per section, every part would import the others' helpers back.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from compiler.spec.derive import (
     Names,
     SpecBucket,
     derive,
+    network_name,
     pubsub_layout,
     secret_keys,
     secret_manager_name,
@@ -114,10 +121,6 @@ ROLE_APIS: dict[str, str] = {
     # GKE's metadata server exchanges a Workload Identity token for the GCP service account's through it
     "roles/iam.workloadIdentityUser": "iamcredentials.googleapis.com",
 }
-
-
-def network_name(spec: ClusterSpec) -> str:
-    return spec.network.name or f"daf-{spec.name}-network"
 
 
 def redis_names(spec: ClusterSpec) -> dict[str, str]:

@@ -21,10 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+from compiler.bootstrap import clients, desired, providers
 from compiler.bootstrap.model import Context, NeedsOperator, Provider, ProviderError, Ref, Resource, Status
 from compiler.progress import each as progress_each
+from compiler.spec.fleet import select
+from compiler.spec.load import load_environments
+from compiler.spec.model import ClusterSpec
 
 ProviderFor = Callable[[str], Provider]
 
@@ -261,3 +266,38 @@ def apply(resources: list[Resource], provider_for: ProviderFor, secret_value: Ca
             return outcome
         outcome.rows.append(row)
     return outcome
+
+
+# --------------------------------------------------------------------------- the command
+
+Mode = Literal["offline", "plan", "apply"]
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What `bootstrap` did for one cluster: its spec (the report names it), the mode and the rows."""
+
+    spec: ClusterSpec
+    mode: Mode
+    outcome: Outcome
+
+    @property
+    def ok(self) -> bool:
+        """Everything exists as specified (always, offline: nothing was looked up)."""
+        return self.mode == "offline" or self.outcome.ok
+
+
+def bootstrap(root: Path, cluster: str, mode: Mode, progress: Callable[[str], None]) -> Bootstrap:
+    """`python -m compiler bootstrap`: the resources of `cluster` listed (offline), read (plan) or created where
+    missing (apply), through the Google providers; `progress` gets apply's lines as it goes."""
+    specs = load_environments(root, pending_outputs=True)  # it prints the static IP and Redis hosts
+    select([cluster], specs)
+    spec = specs[cluster]
+    resources = desired.desired(spec)
+    if mode != "offline":
+        clients.credentials()  # one clear message before any call when there are none
+    if mode == "apply":
+        secrets: Provider = providers.provider_for("secret")
+        access = getattr(secrets, "access")  # noqa: B009 - SecretsProvider.access(project, secret id)
+        return Bootstrap(spec, mode, apply(resources, providers.provider_for, access, progress))
+    return Bootstrap(spec, mode, plan(resources, providers.provider_for, offline=mode == "offline"))

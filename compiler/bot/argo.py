@@ -1,4 +1,5 @@
-"""Argo CD's API, read by the bump bot's staged rollout: an Application's sync status, synced revision and health.
+"""Argo CD's API, read by the bump bot's staged rollout: an Application's sync status, last sync operation (its
+phase and the revision it applied) and health.
 
 `GET <api_url>/api/v1/applications/<name>` with `Authorization: Bearer <token>` (an Argo CD account or project
 token with `applications, get`; the bot reads it from $ARGOCD_TOKEN and never prints it). Rate limits, 5xx and
@@ -23,13 +24,32 @@ TOKEN_ENV = "ARGOCD_TOKEN"
 
 @dataclass(frozen=True)
 class AppState:
-    """What Argo CD reports for an Application: sync status (Synced, OutOfSync, Unknown), the revision it last
-    synced, and health (Healthy, Progressing, Degraded, Suspended, Missing, Unknown)."""
+    """What Argo CD reports for an Application (the Application CRD's status):
+
+    - `sync`: status.sync.status (Synced, OutOfSync, Unknown), the comparison of the cluster with `compared`;
+    - `compared`: status.sync.revision, the revision Argo CD compared against (the target branch's head: main's
+      newest commit even while OutOfSync, so it says nothing about what is deployed);
+    - `phase`: status.operationState.phase of the last sync operation (Running, Succeeded, Failed, Error,
+      Terminating; None when Argo CD never synced it);
+    - `applied`: the revision that operation synced (status.operationState.syncResult.revision, else the
+      operation's own operation.sync.revision): what the cluster runs once the phase is Succeeded;
+    - `health`: status.health.status (Healthy, Progressing, Degraded, Suspended, Missing, Unknown)."""
 
     name: str
     sync: str
-    revision: str | None
+    compared: str | None
+    phase: str | None
+    applied: str | None
     health: str
+
+    @property
+    def finished(self) -> bool:
+        """The last sync operation ended (it is not Running or Terminating)."""
+        return self.phase in ("Succeeded", "Failed", "Error")
+
+    @property
+    def failed(self) -> bool:
+        return self.phase in ("Failed", "Error")
 
 
 @dataclass
@@ -95,7 +115,11 @@ def _state(name: str, data: object, doing: str) -> AppState:
     if not isinstance(status, dict):
         raise UserError(f"{doing}: the answer has no status (is argocd.api_url Argo CD's API server?)")
     sync, health = _dict(status.get("sync")), _dict(status.get("health"))
-    result = _dict(_dict(status.get("operationState")).get("syncResult"))
-    revision = sync.get("revision") or result.get("revision")
-    return AppState(name, str(sync.get("status") or "Unknown"), revision if isinstance(revision, str) else None,
-                    str(health.get("status") or "Unknown"))
+    operation = _dict(status.get("operationState"))
+    compared = sync.get("revision")
+    applied = _dict(operation.get("syncResult")).get("revision") or _dict(
+        _dict(operation.get("operation")).get("sync")).get("revision")
+    phase = operation.get("phase")
+    return AppState(name, str(sync.get("status") or "Unknown"), compared if isinstance(compared, str) else None,
+                    phase if isinstance(phase, str) and phase else None,
+                    applied if isinstance(applied, str) and applied else None, str(health.get("status") or "Unknown"))

@@ -37,7 +37,7 @@ class _Status(Exception):
 
 
 @dataclass
-class Registry:
+class RegistryClient:
     """Asks registries about image tags; answers are cached for the run."""
 
     base_url: str | None = None

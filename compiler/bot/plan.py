@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import catalog, progress
-from compiler.bot.images import Registry
+from compiler.bot.images import RegistryClient
 from compiler.bot.upstream import (
     BRANCH_PREFIX,
     REQUIREMENT_FILES,
@@ -24,7 +24,7 @@ from compiler.build.bump import image_refs
 from compiler.escape import md_cell, md_code
 from compiler.github import COMMENT_LIMIT
 from compiler.spec import semver
-from compiler.spec.fleet import global_of
+from compiler.spec.fleet import global_of, locals_of
 from compiler.spec.load import Loaded
 from compiler.spec.model import Bumped, GlobalCluster, LocalCluster
 
@@ -98,7 +98,7 @@ def _order_key(text: str) -> tuple[Any, ...]:
 
 
 def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upstream: Upstream,
-            registry: Registry, notes: list[str], compatible: Callable[[Release], str | None] | None = None,
+            registry: RegistryClient, notes: list[str], compatible: Callable[[Release], str | None] | None = None,
             ) -> tuple[Release, tuple[str, ...]] | None:
     svc = spec.services.settings(service, Bumped)
     assert svc is not None  # the caller only asks for services the spec runs
@@ -128,14 +128,19 @@ def _choose(cluster: str, spec: GlobalCluster | LocalCluster, service: str, upst
         if missing:
             notes.append(f"{cluster}: {service} {release.version} skipped: {', '.join(missing)} not in the registry")
             continue
-        if compatible and (reason := compatible(release)):
+        try:
+            reason = compatible(release) if compatible else None
+        except Malformed as err:  # an unreadable requirements file: that component only, as for the release list
+            notes.append(f"{cluster}: {service} not bumped: {err}")
+            return None
+        if reason:
             notes.append(f"{cluster}: {service} {release.version} skipped: {reason}")
             continue
         return release, tuple(f"{r}/{i}:{t}" for r, i, t in refs)
     return None
 
 
-def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry,
+def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: RegistryClient,
          gate: Callable[[list[Bump], list[str]], list[Bump]] | None = None) -> tuple[list[BumpSet], list[str]]:
     """The bump sets to propose, and notes on what was left out and why; `gate` (a staged rollout) keeps the
     bumps to propose now and notes why the others wait."""
@@ -190,6 +195,7 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry,
                 needs = glob  # only the schema version this change brings satisfies the pin
             bumps.append(Bump(cluster, service, svc.version, str(release.version), release, images, pin, needs))
 
+    bumps = _hold_schema(loaded, upstream, bumps, notes)
     if gate is not None:
         bumps = gate(bumps, notes)
     linked = {b.service for b in bumps if b.schema_from}
@@ -202,6 +208,55 @@ def plan(loaded: dict[str, Loaded], upstream: Upstream, registry: Registry,
     for s in sets:
         s.bumps.sort(key=lambda b: (_rank(b.service), b.service, b.cluster))
     return sorted(sets, key=lambda s: s.branch), notes
+
+
+def _release_of(upstream: Upstream, service: str, version: str) -> Release | None:
+    wanted = semver.parse(version)
+    return next((r for r in upstream.releases(service) if r.version == wanted), None) if wanted else None
+
+
+def _hold_schema(loaded: dict[str, Loaded], upstream: Upstream, bumps: list[Bump], notes: list[str]) -> list[Bump]:
+    """Hold a global cluster's schema bump that a local cluster it serves cannot take: the release of each of the
+    local's schema clients (annotationengine, materializationengine) that it will run (the one the schema bump's
+    own set brings, else the one it runs: a bump in another pull request may be merged later) pins an
+    EMAnnotationSchemas specifier the new version does not satisfy. The local bumps that needed that schema bump
+    are held with it. A pin the bot cannot read holds it too (it cannot tell)."""
+    specs = {name: item.spec for name, item in loaded.items()}
+    held: dict[str, str] = {}  # global → the schema version held
+    linked = {b.service for b in bumps if b.schema_from}  # their bumps go in the schema bump's set (see below)
+    for b in [b for b in bumps if b.service == SCHEMA]:
+        why: list[str] = []
+        for local in locals_of(b.cluster, specs):
+            for service in (s.name for s in catalog.SERVICES if s.upstream and s.name != SCHEMA and "local" in s.kinds):
+                svc = specs[local].services.settings(service, Bumped)
+                if svc is None:
+                    continue
+                same = next((x for x in bumps if x.cluster == local and x.service == service and service in linked),
+                            None)
+                version = same.new if same else svc.version
+                runs = f"{local} {'gets' if same else 'runs'} {service} {version}{' in this change' if same else ''}"
+                try:
+                    release = same.release if same else _release_of(upstream, service, version)
+                    pin = same.pin if same else upstream.pin(service, release) if release else None
+                except Malformed as err:
+                    why.append(f"{runs}, whose EMAnnotationSchemas requirement the bot cannot read ({err})")
+                    continue
+                if pin is not None and release is not None and pin.specifier is not None and not pin.allows(b.new):
+                    why.append(f"{runs}, which pins {pin.requirement} ({pin.path} at {release.tag})")
+        if why:
+            held[b.cluster] = b.new
+            notes.append(f"{b.cluster}: {SCHEMA} {b.new} held: " + "; ".join(why) + f". Bump those first (a release "
+                         f"whose pin allows {b.new}); the next run proposes it then")
+    out = []
+    for b in bumps:
+        if b.service == SCHEMA and b.cluster in held:
+            continue
+        if b.schema_from in held:
+            notes.append(f"{b.cluster}: {b.service} {b.new} not bumped: it needs {SCHEMA} {held[b.schema_from]} on "
+                         f"{b.schema_from}, which is held (see above)")
+            continue
+        out.append(b)
+    return out
 
 
 # --------------------------------------------------------------------------- the pull request text

@@ -18,7 +18,7 @@ from github.Repository import Repository
 
 from compiler import git, progress
 from compiler.bot.argo import ArgoCd
-from compiler.bot.images import Registry
+from compiler.bot.images import RegistryClient
 from compiler.bot.plan import BumpSet, alias, body, link, plan
 from compiler.bot.stages import Stages, Stop
 from compiler.bot.upstream import (
@@ -27,6 +27,7 @@ from compiler.bot.upstream import (
     BRANCH_PREFIX,
     HELD_MARKER,
     LABEL,
+    STOPPED_LATER_MARKER,
     STOPPED_MARKER,
     SUPERSEDED_MARKER,
     TRAILER,
@@ -118,7 +119,7 @@ class Bot:
     options: Options
     gh: Github
     upstream: Upstream
-    registry: Registry
+    registry: RegistryClient
     out: Callable[[str], None] = print
     clock: Callable[[], float] = time.time  # now, for the staged rollout's soak times
 
@@ -154,11 +155,13 @@ class Bot:
             return 0
         repo: Repository = self._call(lambda: self.gh.get_repo(opts.repo), f"reading {opts.repo}")
         open_prs: list[PullRequest] = self._call(
-            lambda: [p for p in repo.get_pulls(state="open", base=opts.base) if p.head.ref.startswith(BRANCH_PREFIX)],
+            lambda: [p for p in repo.get_pulls(state="open", base=opts.base) if p.head.ref.startswith(BRANCH_PREFIX)
+                     and p.head.repo is not None and p.head.repo.full_name == repo.full_name],  # not a fork's
             f"listing pull requests of {opts.repo}")
-        by_branch = {p.head.ref: p for p in open_prs}
         if stages.stops:
-            self._stopped(repo, stages.stops)
+            closed = self._stopped(repo, stages.stops, open_prs)
+            open_prs = [p for p in open_prs if p.number not in closed]
+        by_branch = {p.head.ref: p for p in open_prs}
         numbers: dict[str, int] = {}
         for bset in progress.each("bot pull requests", sets, lambda s: s.branch):
             pr = self._apply(repo, bset, base, by_branch.get(bset.branch))
@@ -216,6 +219,8 @@ class Bot:
             if remote_head is not None:
                 if foreign := self._foreign(base, remote_head, pr):
                     self._hold(bset, pr, foreign)
+                    if pr is not None:
+                        self._tidy(bset, pr)
                     return pr
                 if git.tree_of(self.root, remote_head) == git.tree_of(tree, commit):
                     head = remote_head  # the branch already says this
@@ -256,6 +261,19 @@ class Bot:
             self.out(f"{bset.branch}: up to date (#{pr.number})")
         return pr
 
+    def _tidy(self, bset: BumpSet, pr: PullRequest) -> None:
+        """A pull request held for a person's commits still gets what a lost answer may have left out: its labels
+        (the branch names the components), and its title when it still proposes this set. The body and the branch
+        stay as they are (they describe what is on the branch)."""
+        number, current = pr.number, pr
+        if _set_key(pr) == bset.key and pr.title != bset.title:
+            self._call(lambda: current.edit(title=bset.title), f"updating #{number}")
+            self.out(f"{bset.branch}: retitled #{number}")
+        have = {label.name for label in pr.labels}
+        if missing := [label for label in [LABEL, *bset.components] if label not in have]:
+            self._call(lambda: current.add_to_labels(*missing), f"labelling #{number}")
+            self.out(f"{bset.branch}: labelled #{number} {', '.join(missing)}")
+
     def _create(self, repo: Repository, bset: BumpSet, text: str) -> PullRequest:
         """Open the pull request; if GitHub says one exists for the branch (it was opened, and the answer lost),
         that one."""
@@ -290,12 +308,13 @@ class Bot:
         return False
 
     def _comment_once(self, pr: PullRequest, marker: str, text: str) -> bool:
-        """Post `marker`+text unless a comment with the marker is there: a retry after a lost answer, or a later
-        run, never posts it twice."""
+        """Post `marker`+text unless the bot's comment with the marker is there: a retry after a lost answer, or a
+        later run, never posts it twice. Only the bot's own comments count (it opened the pull request): a person
+        quoting the marker does not silence it."""
         tried: list[bool] = []
 
         def post() -> bool:  # True: this run posted it (found again after a lost answer counts)
-            if any(marker in (c.body or "") for c in pr.get_issue_comments()):
+            if any(marker in (c.body or "") and c.user.login == pr.user.login for c in pr.get_issue_comments()):
                 return bool(tried)
             tried.append(True)
             pr.create_issue_comment(f"{marker}\n{text}")
@@ -356,13 +375,17 @@ class Bot:
             self._call(functools.partial(current.edit, state="closed"), f"closing #{number}")
             self.out(f"{pr.head.ref}: closed #{number}, superseded by #{successor}")
 
-    def _stopped(self, repo: Repository, stops: list[Stop]) -> None:
-        """Say on the merged pull request that brought a release to a Degraded cluster that the rollout stopped
-        there (once per cluster and version: a marker)."""
+    def _stopped(self, repo: Repository, stops: list[Stop], open_prs: list[PullRequest]) -> set[int]:
+        """Say on the merged pull request that brought a release to a Degraded (or failed) cluster that the rollout
+        stopped there, and close each open bot pull request proposing that release to other clusters (a later
+        stage), with a comment linking the merged one; once each (markers): one a person reopened after that comment
+        stays open. The bot proposes the later stage again once the stage before is Healthy. The closed pull
+        requests' numbers."""
         merged: list[PullRequest] = self._call(
             lambda: [p for p in repo.get_pulls(state="closed", base=self.options.base)
                      if p.head.ref.startswith(BRANCH_PREFIX) and p.merged_at is not None],
             f"listing merged pull requests of {self.options.repo}")
+        brought: dict[tuple[str, str], list[str]] = {}  # (service, version) → links to the merged pull requests
         for stop in stops:
             item = f"{stop.cluster}/{stop.service}={stop.running}"
             carried = [p for p in merged if item in (_set_key(p) or "").split(",")]
@@ -370,14 +393,39 @@ class Bot:
                 self.out(f"note: {item}: no merged bot pull request brought it; the rollout stop is not commented")
                 continue
             pr = max(carried, key=lambda p: p.number)
+            brought.setdefault((stop.service, stop.version), []).append(f"#{pr.number} ({stop.cluster})")
             app = stop.app
-            text = (f"**Staged rollout stopped.** Argo CD reports `{app.name}` (stage `{stop.stage}`, {stop.cluster}) "
-                    f"**{app.health}** ({app.sync}) at {app.revision}, which has this change "
-                    f"({stop.landed.sha[:12]}). The bot proposes no later stage of {stop.service} {stop.version} "
-                    "while it is Degraded. Fix the cluster (or revert this pull request): once Argo CD reports it "
-                    "Healthy and Synced the rollout goes on; a newer release starts a new rollout from the first "
-                    "stage.")
+            what = f"its sync ended **{app.phase}**" if app.failed else f"it is **{app.health}**"
+            text = (f"**Staged rollout stopped.** Argo CD reports `{app.name}` (stage `{stop.stage}`, {stop.cluster}): "
+                    f"{what} ({app.sync}, {app.health}) after its last sync applied {app.applied}, which has this "
+                    f"change ({stop.landed.sha[:12]}). The bot proposes no later stage of {stop.service} "
+                    f"{stop.version} while it stays so. Fix the cluster (or revert this pull request): once Argo CD "
+                    "reports it Healthy and Synced the rollout goes on; a newer release starts a new rollout from the "
+                    "first stage.")
+            said = f"{item}: {app.name} is {app.health} ({app.phase}); rollout stopped"
             if self._comment_once(pr, STOPPED_MARKER.format(item), text):
-                self.out(f"{item}: {app.name} is Degraded; rollout stopped, commented on #{pr.number}")
+                self.out(f"{said}, commented on #{pr.number}")
             else:
-                self.out(f"{item}: {app.name} is Degraded; rollout stopped (already said on #{pr.number})")
+                self.out(f"{said} (already said on #{pr.number})")
+        closed: set[int] = set()
+        for pr in open_prs:
+            items = [i.rpartition("=") for i in (_set_key(pr) or "").split(",") if "=" in i]
+            hit = sorted({(cs.partition("/")[2], v) for cs, _, v in items} & set(brought))
+            if not hit:
+                continue
+            number, current = pr.number, pr
+            releases = ", ".join(f"{s} {v}" for s, v in hit)
+            links = ", ".join(link for key in hit for link in brought[key])
+            text = (f"**Staged rollout stopped**: the stage before this one failed in Argo CD after {links} brought "
+                    f"{releases} there (see the comment on it). Closing this pull request so the release goes no "
+                    "further; the bot proposes it again once that stage reports Healthy and Synced. Reopen it to "
+                    "deploy anyway.")
+            if not self._comment_once(current, STOPPED_LATER_MARKER.format(",".join(f"{s}={v}" for s, v in hit)),
+                                      text):
+                self.out(f"{pr.head.ref}: #{number} was reopened after the bot closed it for the stopped rollout of "
+                         f"{releases}; left open")
+                continue
+            self._call(functools.partial(current.edit, state="closed"), f"closing #{number}")
+            self.out(f"{pr.head.ref}: closed #{number}: the rollout of {releases} stopped ({links})")
+            closed.add(number)
+        return closed

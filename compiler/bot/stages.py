@@ -1,11 +1,24 @@
 """Staged rollout: a new release goes to the clusters of the first stage (gitops.yaml's `bump.stages`, a spec's
 `bump: {stage: ...}`) first, and to the next stage only once the previous one has had it on main for its
-`bump.soak` and, when gitops.yaml gives `argocd.api_url`, Argo CD reports their Applications Healthy and Synced at
-that commit (or later). A Degraded Application stops the rollout of that release. Clusters without a stage get
+`bump.soak` and, when gitops.yaml gives `argocd.api_url`, Argo CD reports their Applications Healthy and Synced with
+that commit (or later) deployed. A Degraded Application stops the rollout of that release. Clusters without a stage get
 releases at once, as in an unstaged fleet.
 
 For a service and release, a stage's members are its clusters whose policy allows the release; a stage is done
 when every member runs it (or newer). The first stage not done is the one proposed; the stages before it gate it.
+A stage that has clusters for the service but no member (each cluster's policy excludes the release: `pinned`, an
+`allow` range without it, a pre-release not opted in) is never done: the release is not proposed to later stages
+(a note says which clusters and policies hold it), since no cluster of that stage would have tried it first. A stage
+with no cluster running the service at all is not part of that service's rollout.
+
+Argo CD's verdict on a gate cluster uses what its Application deployed, not what it compared: the stage passed when
+status.sync.status is Synced, the last sync operation (status.operationState) Succeeded and applied
+(syncResult.revision) the commit that brought the release or a descendant, and status.health.status is Healthy. It
+failed (the rollout stops: a comment on the merged pull request that brought it, and each open pull request
+proposing that release to a later stage is commented and closed) when that operation applied such a revision and
+ended Failed or Error, or ended and the Application is Degraded. Anything else waits with a note: a sync still
+Running, OutOfSync with an older revision applied (status.sync.revision is main's head even then), or Degraded
+before the release was applied (not the release's doing).
 "On main since" is the commit on the base branch's first-parent history that set the version in the cluster's spec
 (a merge commit: when it was merged), and its committer time.
 """
@@ -39,7 +52,8 @@ class Landed:
 
 @dataclass(frozen=True)
 class Stop:
-    """A failed stage: the cluster's Application is Degraded at (or after) the commit that brought the release."""
+    """A failed stage: the cluster's Application's last sync applied the commit that brought the release (or a
+    later one) and ended Failed or Error, or ended with the Application Degraded."""
 
     cluster: str
     service: str
@@ -117,13 +131,19 @@ class Stages:
         return [b for b in bumps if id(b) in keep]
 
     def _members(self, service: str, release: Release) -> list[tuple[str, list[str]]]:
+        """Per stage that has clusters for the service (in rollout order), those whose policy allows the release:
+        an empty list is a stage none of whose clusters can take it."""
         out = []
         for stage in self.order:
-            clusters = [c for c in sorted(self.loaded) if self._stage(c, service) == stage
-                        and (p := self.policy(c, service)) is not None and allows(p, release)]
-            if clusters:
-                out.append((stage, clusters))
+            staged = [c for c in sorted(self.loaded) if self._stage(c, service) == stage]
+            if staged:
+                out.append((stage, [c for c in staged if (p := self.policy(c, service)) is not None
+                                    and allows(p, release)]))
         return out
+
+    def _excluded(self, service: str, stage: str) -> str:
+        return ", ".join(f"{c} (allow: {(self.policy(c, service) or BumpPolicy()).allow})" for c in sorted(self.loaded)
+                         if self._stage(c, service) == stage)
 
     def _runs(self, cluster: str, service: str, release: Release) -> bool:
         svc = self.loaded[cluster].spec.services.settings(service, Bumped)
@@ -133,8 +153,15 @@ class Stages:
     def _group(self, service: str, version: str, pending: list[Bump], notes: list[str]) -> list[Bump]:
         release = pending[0].release
         members = self._members(service, release)
-        first = next(i for i, (_, cs) in enumerate(members) if any(not self._runs(c, service, release) for c in cs))
+        first = next(i for i, (_, cs) in enumerate(members)
+                     if not cs or any(not self._runs(c, service, release) for c in cs))
         stage, clusters = members[first]
+        if not clusters:  # a stage none of whose clusters can take the release has not passed: later stages wait
+            notes.append(f"{service} {version} for {', '.join(sorted(b.cluster for b in pending))} is held: no "
+                         f"cluster of stage {stage} can take it ({self._excluded(service, stage)}: their bump policy "
+                         f"excludes it), and a stage none of whose clusters runs a release does not pass; allow it "
+                         f"there, or give a cluster that can take it stage {stage}")
+            return []
         now = [b for b in pending if self._stage(b.cluster, b.service) == stage]
         later = sorted(b.cluster for b in pending if b not in now)
         waiting: list[str] = []
@@ -162,6 +189,7 @@ class Stages:
 
     def _plan(self, members: list[tuple[str, list[str]]], first: int, service: str, release: Release) -> list[str]:
         lines = [f"{service} {release.version}:", ""]
+        held = False  # a stage before this one cannot take the release
         for i, (stage, clusters) in enumerate(members):
             where = ", ".join(clusters)
             if i < first:
@@ -169,11 +197,18 @@ class Stages:
                 lines.append(f"{i + 1}. `{stage}`: {where} - on main since {', '.join(shas)}")
             elif i == first:
                 lines.append(f"{i + 1}. `{stage}`: {where} - **this pull request**")
+            elif not clusters:
+                lines.append(f"{i + 1}. `{stage}`: none of its clusters can take this release "
+                             f"({self._excluded(service, stage)}); the stages after it are held")
+                held = True
+            elif held:
+                lines.append(f"{i + 1}. `{stage}`: {where} - held (a stage before it cannot take this release)")
             else:
                 prev_stage, prev = members[i - 1]
                 soak = max((self.policy(c, service) or BumpPolicy() for c in prev), key=lambda p: p.soak_seconds).soak
                 health = (" and Argo CD reports " + ", ".join(app_name(self.settings, c) for c in prev)
-                          + " Healthy and Synced at that commit or later") if self.argocd and self.settings else ""
+                          + " Healthy and Synced with that commit or later deployed"
+                          ) if self.argocd and self.settings else ""
                 lines.append(f"{i + 1}. `{stage}`: {where} - proposed once `{prev_stage}` has been on main for "
                              f"{soak}{health}")
         return lines
@@ -189,15 +224,21 @@ class Stages:
             app = self._apps[name]
             if app is None:
                 return f"Argo CD has no Application {name} (of {cluster})"
-            at = app.revision is not None and self._at_or_after(landed.sha, app.revision)
-            if app.health == "Degraded" and at:
+            # What the cluster runs is what the last sync applied: status.sync.revision is only what Argo CD
+            # compared against (main's head, even while OutOfSync).
+            applied = app.applied is not None and self._at_or_after(landed.sha, app.applied)
+            last = f"its last sync ({app.phase or 'none'}) applied {(app.applied or 'no revision')[:12]}"
+            if applied and app.finished and (app.health == "Degraded" or app.failed):
                 svc = self.loaded[cluster].spec.services.settings(service, Bumped)
                 running = svc.version if svc else str(release.version)
                 self.stops.append(Stop(cluster, service, str(release.version), running, stage, app, landed))
-                return f"{name} is Degraded at {app.revision}, which has {landed.sha[:12]}"
-            if not (at and app.sync == "Synced" and app.health == "Healthy"):
-                return (f"{name} is {app.sync} and {app.health} at {(app.revision or 'no revision')[:12]}; waiting "
-                        f"for Synced and Healthy at {landed.sha[:12]} or later")
+                return f"{name} is {app.health} and {last}, which has {landed.sha[:12]}"
+            if not (applied and app.sync == "Synced" and app.phase == "Succeeded" and app.health == "Healthy"):
+                why = (f"{name} is {app.sync} and {app.health}, {last}; waiting for Synced and Healthy with "
+                       f"{landed.sha[:12]} or later applied")
+                if app.health == "Degraded" and not applied:
+                    why += " (Degraded before it applied this release: not the release's doing)"
+                return why
         elapsed = self.now - landed.time
         if elapsed < policy.soak_seconds:
             return (f"{cluster} has had it on main for {_duration(elapsed)} of {policy.soak} "

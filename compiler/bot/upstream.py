@@ -36,6 +36,7 @@ SET_MARKER = "<!-- cave-bot:set {} head={} -->"
 HELD_MARKER = "<!-- cave-bot:held {} -->"
 SUPERSEDED_MARKER = "<!-- cave-bot:superseded-by #{} -->"
 STOPPED_MARKER = "<!-- cave-bot:stopped {} -->"  # a Degraded stage, said on the pull request that brought it
+STOPPED_LATER_MARKER = "<!-- cave-bot:stopped-later {} -->"  # said on a later stage's pull request, closing it
 TRAILER = "Cave-Bot-Set"  # commit trailer naming the set the bot's commit carries
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
@@ -141,14 +142,24 @@ class Upstream:
         return self._releases[service]
 
     def pin(self, service: str, release: Release) -> Pin | None:
-        """The EMAnnotationSchemas requirement of the service at the release's tag (None: none declared)."""
+        """The EMAnnotationSchemas requirement of the service at the release's tag (None: none declared); Malformed
+        when a file's answer cannot be read (that component only)."""
         if (service, release.tag) in self._pins:
             return self._pins[(service, release.tag)]
+        if (broken := self._broken.get(f"{service}@{release.tag}")) is not None:
+            raise broken
         repo, name = self._repo(service), self.repos[service]
         found: Pin | None = None
         for path in REQUIREMENT_FILES:
-            text = call(functools.partial(_file, repo, path, release.tag), f"reading {path} of {name} at {release.tag}",
-                        self.retry)
+            try:
+                text = call(functools.partial(_file, repo, path, release.tag),
+                            f"reading {path} of {name} at {release.tag}", self.retry)
+            except (*_MALFORMED, AssertionError, UnicodeError) as err:  # bad base64, an encoding PyGithub refuses
+                broken = self._broken[f"{service}@{release.tag}"] = Malformed(
+                    f"the contents of {path} of {name} at {release.tag} are malformed ({type(err).__name__}: "
+                    f"{' '.join(str(err).split())[:200]}); check --upstream and --upstream-api-url (a proxy "
+                    "answering for GitHub?)")
+                raise broken from None
             m = _PIN.search(text or "")
             if m:
                 written = m.group(1).strip().rstrip(",").strip()

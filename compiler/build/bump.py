@@ -29,7 +29,7 @@ from compiler.spec.yaml_rewrite import replace_scalar
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,126}$")
 DOCKER_HUB = "docker.io"
-# (repository, image, tag) -> whether the registry has it; e.g. compiler.bot.images.Registry.exists
+# (repository, image, tag) -> whether the registry has it; e.g. compiler.bot.images.RegistryClient.exists
 ImageExists = Callable[[str, str, str], bool]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from compiler import git
-from compiler.build import overlays
+from compiler.build import overlays, specschema
 from compiler.build.compile import GENERATED_MARK
 from compiler.errors import Problem, UserError
 from compiler.paths import COMPILED_CACHE_DIR, ENV_DIR, OVERLAYS, PACKAGE_DIR, SETTINGS_FILE, spec_rel
@@ -23,8 +23,9 @@ from compiler.spec.yamlio import MAX_FILE_BYTES, load_document
 
 
 def differences(root: Path) -> list[str]:
-    """Every way overlays/ differs from what build would write, one line each, files edited or added by hand first
-    (build would overwrite or delete them: overlays.classify tells them from stale files)."""
+    """`check`'s verdict: every way overlays/ and schemas/spec.schema.json differ from what build would write, one
+    line each, files edited or added by hand first (build would overwrite or delete them: overlays.classify tells
+    them from stale files), the spec schema last."""
     overlays.recover(root)
     loaded = load_all(root)
     trees = overlays.expected_all(root, loaded)
@@ -64,7 +65,7 @@ def differences(root: Path) -> list[str]:
     abandoned = overlays.abandoned_argocd(root)
     if abandoned:
         out.append(abandoned)
-    return hand + out
+    return hand + out + specschema.differences(root)
 
 
 # --------------------------------------------------------------------------- commands that read overlays

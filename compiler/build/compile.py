@@ -15,6 +15,7 @@ import jinja2
 import markupsafe
 
 from compiler import catalog, escape
+from compiler.catalog import SERVICE_LABEL
 from compiler.errors import Problem, UserError
 from compiler.paths import TEMPLATES
 from compiler.spec.derive import Names, derive, secret_manager_name
@@ -23,7 +24,6 @@ from compiler.spec.yamlio import dump_yaml, yaml_load
 
 BASE_REL = "../../base"
 SECRET_STORE = "gcp-secret-manager"
-SERVICE_LABEL = "cave.io/service"
 WAVE = "argocd.argoproj.io/sync-wave"  # configs and identities first, then the migration hook (-1), then workloads
 ENV_SECRETS_NAME = "cave-secrets"
 # First sync (README "First sync and operator secrets"): an object that cannot become healthy until an operator
@@ -145,9 +145,13 @@ def _render_template(service: str, template: str, context: dict[str, Any], langu
             from None
     except jinja2.TemplateNotFound as err:
         raise UserError(f"compiler/templates/{name}: template missing ({err}); the catalogue names it") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"compiler/templates/{name}: byte {err.start + 1} is not UTF-8 text "
-                        f"(save the template as UTF-8)") from None
+    except UnicodeDecodeError as err:  # err.object: the template file's bytes, as the loader read them
+        raw = bytes(err.object)
+        line = raw.count(b"\n", 0, err.start) + 1
+        col = len(raw[raw.rfind(b"\n", 0, err.start) + 1:err.start].decode("utf-8", "replace")) + 1
+        raise UserError([Problem(f"compiler/templates/{name}", line, col,
+                                 f"byte 0x{raw[err.start]:02x} is not UTF-8 text (save the template as UTF-8)")]) \
+            from None
     except jinja2.TemplateSyntaxError as err:
         raise UserError([Problem(f"compiler/templates/{name}", err.lineno, 1,
                                  f"{err.message} (a template bug: fix the Jinja syntax)")]) from None

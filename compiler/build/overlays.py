@@ -68,14 +68,13 @@ from compiler import git
 from compiler.build.argocd import compile_argocd
 from compiler.build.compile import GENERATED_MARK, compile_cluster
 from compiler.errors import Problem, UserError
-from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE
+from compiler.paths import ARGOCD_DIR, ENV_DIR, OVERLAYS, SETTINGS_FILE, STATE_DIR
 from compiler.spec.load import Loaded
 from compiler.spec.settings import load_settings
 
 ARGOCD = ARGOCD_DIR  # overlays/argocd/: the app-of-apps, never a cluster, never removed as an orphan
 Tree = dict[str, bytes]
 
-STATE_DIR = Path(".cache/cave-gitops")
 LOCK_FILE = STATE_DIR / "overlays.lock"  # flock'ed for the write phase; holds "pid N, started T"
 WRITTEN_DIR = STATE_DIR / "written"  # <overlay>.json: {file: blob id} of what build last wrote there
 LEFTOVER = ".build-"  # every temporary name in overlays/ starts with it (.gitignore: overlays/.build-*/)

@@ -11,8 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from compiler.paths import ENV_DIR
-from compiler.spec.schema import SCHEMA_REL, has_modeline, schema_text
+from compiler.paths import ENV_DIR, SCHEMA_REL
+from compiler.spec.schema import has_modeline, schema_text
 
 REBUILD = "run `python -m compiler build`"
 

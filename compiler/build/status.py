@@ -87,6 +87,23 @@ def service_versions(data: Any) -> dict[str, str]:
     return out
 
 
+def pinned_versions(data: Any) -> dict[str, str]:
+    """What gitops.yaml pins, in plain data (a base commit's too): "argocd" and "kustomize" → their release, each
+    add-on → its chart version or image tag; the `status` rows of the pins."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, str] = {}
+    for key in ("argocd", "kustomize"):
+        section = data.get(key)
+        if isinstance(section, Mapping) and section.get("version") is not None:
+            out[key] = str(section["version"])
+    addons = data.get("addons")
+    for name, pin in (addons.items() if isinstance(addons, Mapping) else ()):
+        if isinstance(pin, Mapping) and (pin.get("version") or pin.get("tag")) is not None:
+            out[str(name)] = str(pin.get("version") or pin.get("tag"))
+    return out
+
+
 def fleet_status(root: Path, *, use_cache: bool = True) -> Status:
     """The status of every cluster of the repository at `root` (UserError when a spec does not load)."""
     loaded = load_all(root, for_fleet_rules=True)
@@ -244,3 +261,11 @@ def version_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Vers
             if before.get(service) != after.get(service):
                 out.append(VersionChange(service, cluster, before.get(service), after.get(service)))
     return sorted(out, key=lambda c: (order.get(c.service, len(order)), c.service, c.cluster))
+
+
+def pin_changes(old: Any, new: Any) -> list[VersionChange]:
+    """What gitops.yaml pins differently (Argo CD, kustomize, each add-on), as rows of its own "cluster"
+    SETTINGS_FILE, in the order the new file (then the old) lists them."""
+    before, after = pinned_versions(old), pinned_versions(new)
+    keys = [*after, *(k for k in before if k not in after)]
+    return [VersionChange(k, SETTINGS_FILE, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

@@ -41,10 +41,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.bootstrap import clients, desired, engine, providers, report
-from compiler.bootstrap.model import Provider
-from compiler.spec.fleet import select
-from compiler.spec.load import load_environments
+from compiler.bootstrap import report
+from compiler.bootstrap.engine import Mode, bootstrap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,24 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
 
 
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    specs = load_environments(Path(args.root), pending_outputs=True)  # it prints the static IP and Redis hosts
-    select([args.cluster], specs)
-    spec = specs[args.cluster]
-    resources = desired.desired(spec)
-    mode = "apply" if args.apply else "offline" if args.offline else "plan"
-    if mode != "offline":
-        clients.credentials()  # one clear message before any call when there are none
-    if mode == "apply":
-        secrets: Provider = providers.provider_for("secret")
-        access = getattr(secrets, "access")  # noqa: B009 - SecretsProvider.access(project, secret id)
-
-        def progress(message: str) -> None:
-            print(message, file=sys.stderr, flush=True)
-
-        outcome = engine.apply(resources, providers.provider_for, access, progress)
-    else:
-        outcome = engine.plan(resources, providers.provider_for, offline=mode == "offline")
+    mode: Mode = "apply" if args.apply else "offline" if args.offline else "plan"
+    done = bootstrap(Path(args.root), args.cluster, mode, _progress)
     formatter = report.format_json if args.format == "json" else report.format_text
-    sys.stdout.write(formatter(spec, outcome, mode))
-    return 0 if mode == "offline" or outcome.ok else 1
+    sys.stdout.write(formatter(done.spec, done.outcome, done.mode))
+    return 0 if done.ok else 1

@@ -41,14 +41,10 @@ import argparse
 import os
 from pathlib import Path
 
-from compiler import catalog, github
-from compiler.bot.argo import TOKEN_ENV
-from compiler.bot.images import Registry
+from compiler import github
 from compiler.bot.plan import alias
-from compiler.bot.pulls import Bot, Options
-from compiler.bot.upstream import UPSTREAMS, Upstream
-from compiler.errors import UserError
-from compiler.spec.settings import load_settings
+from compiler.bot.run import BotRequest, run_bot
+from compiler.bot.upstream import UPSTREAMS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,39 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print what would be proposed; write nothing")
 
 
-def _upstreams(pairs: list[str]) -> dict[str, str]:
-    out = dict(UPSTREAMS)
-    for pair in pairs:
-        name, _, repo = pair.partition("=")
-        svc = catalog.resolve(name.strip())
-        if svc is None or svc.name not in out or repo.count("/") != 1:
-            raise UserError(f"--upstream {pair!r}: expected COMPONENT=OWNER/NAME with COMPONENT one of "
-                            + ", ".join(alias(k) for k in UPSTREAMS))
-        out[svc.name] = repo.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.root)
-    if (args.repo or not args.dry_run) and (not args.repo or args.repo.count("/") != 1):
-        raise UserError(f"--repo {args.repo or '(unset)'}: expected OWNER/NAME (or set $GITHUB_REPOSITORY)")
-    settings = load_settings(root)
-    base = args.base or (settings.settings.argocd.target_revision if settings else "main")
-    retry = github.Retry(max_wait=args.max_wait)
-    token = os.environ.get("GITHUB_TOKEN", "")
-    if not token and not args.dry_run:
-        raise UserError("GITHUB_TOKEN is not set (a token with contents: write and pull-requests: write; "
-                        "in a workflow: env: GITHUB_TOKEN: ${{ github.token }})")
-    api_url = (os.environ.get("GITHUB_API_URL") or github.API_URL).rstrip("/")
-    upstream_url = (args.upstream_api_url or github.API_URL).rstrip("/")
-    upstream_token = os.environ.get("UPSTREAM_GITHUB_TOKEN") or (token if upstream_url == api_url else None)
-    options = Options(repo=args.repo or "", base=base, remote=args.remote, upstreams=_upstreams(args.upstream),
-                      dry_run=args.dry_run, retry=retry, argocd_token=os.environ.get(TOKEN_ENV, ""))
-    runner = Bot(
-        root=root,
-        options=options,
-        gh=github.client(api_url, token),
-        upstream=Upstream(github.client(upstream_url, upstream_token), options.upstreams, retry),
-        registry=Registry(args.registry_url, retry),
-    )
-    return runner.run()
+    return run_bot(Path(args.root), BotRequest(
+        repo=args.repo, base=args.base, remote=args.remote, upstream=args.upstream,
+        upstream_api_url=args.upstream_api_url, registry_url=args.registry_url, max_wait=args.max_wait,
+        dry_run=args.dry_run))

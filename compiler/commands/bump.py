@@ -31,7 +31,7 @@ import os
 import sys
 from pathlib import Path
 
-from compiler.bot.images import Registry
+from compiler.bot.images import RegistryClient
 from compiler.build.bump import ImageExists, bump
 
 
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    exists: ImageExists | None = Registry(args.registry_url).exists if args.check_registry else None
+    exists: ImageExists | None = RegistryClient(args.registry_url).exists if args.check_registry else None
     result = bump(Path(args.root), args.component, args.version, args.cluster,
                   allow_downgrade=args.allow_downgrade, image_exists=exists)
     for c in result.unchanged:

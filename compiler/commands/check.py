@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compiler.build import specschema
 from compiler.build.check import differences
 
 
@@ -22,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    found = differences(Path(args.root)) + specschema.differences(Path(args.root))  # + schemas/spec.schema.json
+    found = differences(Path(args.root))
     if not args.quiet:
         for line in found:
             print(line)

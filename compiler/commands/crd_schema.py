@@ -4,7 +4,7 @@ Each served version of each CRD in the files becomes schemas/crds/<group>/<kind>
 `validate` reads by default and with --crd-schemas DIR), converted the way `validate --crds FILE` converts a CRD:
 nullable and int-or-string made explicit, unknown fields rejected. Each file is written atomically; a file
 without a CRD writes nothing. After bumping an add-on chart or the Argo CD release in gitops.yaml, fetch the
-release's CRD manifests and run this to refresh the schemas, then update the table in schemas/README.md.
+release's CRD manifests and run this to refresh the schemas, then update the table in schemas/crds/README.md.
 
 Examples:
   python -m compiler crd-schema application-crd.yaml appproject-crd.yaml   # Argo CD's manifests/crds/
@@ -19,9 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.validate.schemas import CRD_SCHEMAS, write_crd_schemas
-
-HELP = "write validate's JSON schemas (schemas/crds/) from CustomResourceDefinition manifests"
+from compiler.paths import CRD_SCHEMAS
+from compiler.validate.schemas import write_crd_schemas
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

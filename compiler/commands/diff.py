@@ -42,8 +42,6 @@ from compiler.diff.engine import diff_ref
 from compiler.diff.report import GITHUB_COMMENT_LIMIT, format_result
 from compiler.render import kustomize
 
-HELP = "semantic diff of rendered manifests, git ref vs working tree"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clusters", nargs="*", metavar="CLUSTER", help="clusters to compare (default: all)")

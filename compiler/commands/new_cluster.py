@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {made.display} with {len(made.todos)} value(s) to set:")
     for todo in made.todos:
         print(f"  {made.display}:{todo.line}:{todo.col}: {todo.placeholder}")
-    print(f"then: python -m compiler build; open a pull request; python -m compiler runbook {args.name} --online",
-          file=sys.stdout)
+    print(f"then: python -m compiler bootstrap {args.name} --apply (it prints the static IP and Redis hosts); "
+          f"set the values; python -m compiler build; python -m compiler validate {args.name}; open a pull request; "
+          f"python -m compiler runbook {args.name} --online", file=sys.stdout)
     return 0

@@ -24,8 +24,6 @@ from compiler.build.check import require_fresh
 from compiler.render import kustomize
 from compiler.render.jobs import render_cluster
 
-HELP = "print the rendered manifests of one cluster"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cluster", metavar="CLUSTER", help="cluster name (a file environments/CLUSTER.yaml)")

@@ -32,15 +32,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.build.check import is_managed, require_fresh
-from compiler.paths import spec_rel
 from compiler.render import kustomize
-from compiler.render.sources import select_clusters
-from compiler.spec.load import load_all
-from compiler.validate.engine import format_json, format_text, validate_clusters
+from compiler.validate.engine import format_json, format_text, validate
 from compiler.validate.schemas import Schemas
-
-HELP = "check rendered manifests against Kubernetes/CRD schemas and CAVE rules"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,37 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "data), which read every spec and the bootstrap plans")
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     schemas = Schemas.from_options(args.crd_schemas, args.crds, root=root)
-    if not all((root / spec_rel(c)).is_file() for c in args.clusters):
-        select_clusters(root, args.clusters)  # raises: each unknown cluster, with the known ones
-    loaded = None
-    if not args.kubernetes_version:
-        loaded = load_all(root)  # each cluster's Kubernetes version; the fleet rules read the same specs
-    elif not args.no_fleet_rules and is_managed(root):
-        loaded = load_all(root, for_fleet_rules=True)  # the freshness check and the fleet rules read them: once
-    # Never validate overlays the specs no longer compile to. The fleet rules read every cluster and the
-    # app-of-apps, so with them every overlay must be fresh; without them, only the clusters validated.
-    fleet = not args.no_fleet_rules
-    require_fresh(root, None if fleet or not args.clusters else args.clusters, argocd=fleet, loaded=loaded,
-                  use_cache=not args.no_cache)
-    clusters = select_clusters(root, args.clusters)
-    if args.kubernetes_version:
-        versions = dict.fromkeys(clusters, args.kubernetes_version)
-    else:
-        assert loaded is not None
-        versions = {c: str(loaded[c].spec.kubernetes_version) for c in clusters if c in loaded}
-    findings = validate_clusters(root, versions, schemas, use_cache=not args.no_cache,
-                                 fleet_rules=not args.no_fleet_rules, loaded=loaded)
-    out = format_json(findings) if args.format == "json" else format_text(findings)
-    sys.stdout.write(out)
+    result = validate(root, args.clusters, schemas, kubernetes_version=args.kubernetes_version,
+                      use_cache=not args.no_cache, fleet_rules=not args.no_fleet_rules)
+    sys.stdout.write(format_json(result.findings) if args.format == "json" else format_text(result.findings))
     for line in kustomize.find(root).notice():  # which kustomize, and a warning when not the pinned one
         print(line, file=sys.stderr)
     if args.format == "text":
-        checked = ", ".join(sorted(versions)) or "no clusters"
-        verdict = f"{len(findings)} problem(s)" if findings else "valid"
-        print(f"validated {checked}: {verdict}", file=sys.stderr)
-    return 1 if findings else 0
+        print(result.verdict(), file=sys.stderr)
+    return 1 if result.findings else 0

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.catalog import SERVICE_LABEL
 from compiler.diff.documents import document_stub, split_documents
 from compiler.diff.model import (
     _ABSENT,
@@ -18,7 +19,6 @@ from compiler.diff.model import (
     ARGOCD_PREFIXES,
     HASHED_KINDS,
     NO_SERVICE,
-    SERVICE_LABEL,
     ArgoChange,
     Change,
     ClusterDiff,
@@ -340,7 +340,7 @@ def comparable_objects(old_text: str | None, new_text: str | None) -> tuple[list
     return objects(old_docs), objects(new_docs)
 
 
-def _add_unrendered(diff: ClusterDiff, unrendered: Sequence[tuple[str, str, str]]) -> ClusterDiff:
+def add_unrendered(diff: ClusterDiff, unrendered: Sequence[tuple[str, str, str]]) -> ClusterDiff:
     """The cluster's diff with the objects left out of a reduced render counted as unchanged."""
     count: dict[str, int] = defaultdict(int)
     for _, _, service in unrendered:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from compiler.diff.model import SERVICE_LABEL, Obj
+from compiler.catalog import SERVICE_LABEL
+from compiler.diff.model import Obj
 
 # --------------------------------------------------------------------------- parsing only what differs
 

@@ -12,18 +12,19 @@ from typing import Any
 
 from compiler import git
 from compiler.build.check import stale_at
-from compiler.build.status import VersionChange, version_changes
+from compiler.build.status import VersionChange, pin_changes, version_changes
 from compiler.diff import reduced as reduction
 from compiler.diff.argocd import diff_argocd
-from compiler.diff.compare import _add_unrendered, comparable_objects, diff_cluster
+from compiler.diff.compare import add_unrendered, comparable_objects, diff_cluster
 from compiler.diff.model import ClusterDiff, DiffResult, RenderReport
 from compiler.errors import Problem, UserError
-from compiler.paths import ENV_DIR, OVERLAYS, overlay_rel
+from compiler.paths import ENV_DIR, OVERLAYS, SETTINGS_FILE, overlay_rel
 from compiler.render import kustomize
 from compiler.render.cache import RenderCache, default_cache
 from compiler.render.hashing import InputHasher
 from compiler.render.jobs import Rendered, RenderJob, from_cache, make_job, render_jobs_settled
 from compiler.render.sources import FsSource, GitSource, Source, clusters_in, worktree_source
+from compiler.spec.fleet import unknown_cluster_message
 from compiler.spec.yamlio import YAMLError, load_plain
 
 # --------------------------------------------------------------------------- the pipeline
@@ -50,13 +51,7 @@ def diff_sources(
     if clusters:
         missing = [c for c in clusters if c not in wanted]
         if missing:
-            known = ", ".join(wanted) or "none"
-            raise UserError(
-                [
-                    Problem(overlay_rel(c), message=f"unknown cluster {c!r} on both sides (known: {known})")
-                    for c in missing
-                ]
-            )
+            raise UserError([Problem(overlay_rel(c), message=unknown_cluster_message(c, wanted)) for c in missing])
         wanted = sorted(set(clusters))
     tool = kustomize.find(new.root)
     old_hasher, new_hasher = InputHasher(old), InputHasher(new)
@@ -155,7 +150,7 @@ def diff_sources(
     for cluster, sides in split.items():
         report.reduced[cluster] = plans[cluster].kept
         old_objects, new_objects = comparable_objects(sides["old"], sides["new"])
-        result[cluster] = _add_unrendered(diff_cluster(cluster, old_objects, new_objects), plans[cluster].unrendered)
+        result[cluster] = add_unrendered(diff_cluster(cluster, old_objects, new_objects), plans[cluster].unrendered)
     for cluster in wanted:
         if cluster not in result:
             before, after = rendered.get(("old", cluster)), rendered.get(("new", cluster))
@@ -230,8 +225,8 @@ def diff_ref(
 
 
 def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[VersionChange]:
-    """The service versions the working tree's specs change against the specs at `commit` (plain YAML on both
-    sides: a spec that does not load at the base still shows its versions)."""
+    """The service versions the working tree's specs change against the specs at `commit`, then what gitops.yaml
+    pins differently (plain YAML on both sides: a file that does not load at the base still shows its versions)."""
 
     def plain(data: bytes) -> Any:
         try:
@@ -239,7 +234,8 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
         except YAMLError:
             return None
 
-    at_base = {Path(rel).stem: blob for rel, blob in git.ls_tree(root, commit).items()
+    tree = git.ls_tree(root, commit)
+    at_base = {Path(rel).stem: blob for rel, blob in tree.items()
                if rel.startswith(f"{ENV_DIR}/") and rel.endswith(".yaml") and rel.count("/") == 1}
     now = {p.stem: p.read_bytes() for p in sorted((root / ENV_DIR).glob("*.yaml"))}
     # only specs that differ can change a version: parse just those (a spec takes ~25 ms)
@@ -248,7 +244,16 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
     old = {c: plain(blobs[at_base[c]]) for c in differ if c in at_base and at_base[c] in blobs}
     new = {c: plain(now[c]) for c in differ if c in now}
     changes = version_changes(old, new)
-    return [c for c in changes if c.cluster in clusters] if clusters else changes
+    if clusters:
+        changes = [c for c in changes if c.cluster in clusters]
+    settings_blob = tree.get(SETTINGS_FILE)
+    settings_now = root / SETTINGS_FILE
+    base_settings = git.cat_blobs(root, [settings_blob]).get(settings_blob) if settings_blob else None
+    now_settings = settings_now.read_bytes() if settings_now.is_file() else None
+    if base_settings != now_settings:
+        changes += pin_changes(plain(base_settings) if base_settings else None,
+                               plain(now_settings) if now_settings else None)
+    return changes
 
 
 def _git_blob_id(data: bytes) -> str:

@@ -11,7 +11,6 @@ from compiler.build.status import VersionChange
 from compiler.diff.argocd import AppChange
 from compiler.render.jobs import Rendered
 
-SERVICE_LABEL = "cave.io/service"
 NO_SERVICE = "(cluster)"
 ARGOCD_PREFIXES = ("argocd.argoproj.io/sync-wave", "argocd.argoproj.io/hook")
 # List items carrying one of these keys are matched by it rather than by position.

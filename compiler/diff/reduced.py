@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler.catalog import SERVICE_LABEL
 from compiler.diff.documents import META_RE, document_stub, split_documents
-from compiler.diff.model import HASHED_KINDS, NO_SERVICE, SERVICE_LABEL, Obj
+from compiler.diff.model import HASHED_KINDS, NO_SERVICE, Obj
 from compiler.paths import OVERLAYS, overlay_rel
 from compiler.render.hashing import InputHasher, overlay_references
 from compiler.render.sources import FsSource, GitSource, Source

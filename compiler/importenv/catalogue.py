@@ -59,6 +59,10 @@ _SA = "Workload Identity service account daf-<role>-<name> (no key files)"
 _PUBSUB = "Pub/Sub name <name>_... derived from the cluster name"
 _CONFIG_VERSION = "ConfigMaps are content-hashed, so a config change rolls the pods"
 _FOLDER = "a working directory of the scripts; the compiler needs none"
+# Some of these name one service (TOURGUIDE_*, PMANAGEMENT_*, MAT_TASKQUEUE_*, ...), yet they stay here, not on
+# the service's catalog.OldEnv: OldEnv holds what import-env maps into a spec (version, switches, replicas), while
+# these are mapped nowhere; they only explain why the variable is dropped (a Class and a reason, words of this
+# report that compiler/catalog.py, below import-env in the layering, does not know).
 KNOWN: dict[str, tuple[Class, str]] = {
     "CLUSTER_NAME": ("derived", "cluster daf-<name> (bootstrap)"),
     "NETWORK_NAME": ("derived", "network daf-<name>-network (bootstrap)"),

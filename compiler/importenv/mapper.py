@@ -32,7 +32,8 @@ from compiler.importenv.specdoc import TODO, Block, Entry, Origin, origins, plai
 from compiler.paths import ENV_DIR, SETTINGS_FILE
 from compiler.spec import load, rules
 from compiler.spec.derive import derive
-from compiler.spec.model import ClusterSpec, GlobalCluster, LocalCluster, zone_owner, zone_project
+from compiler.spec.fleet import served_by_globals
+from compiler.spec.model import ClusterSpec, LocalCluster, zone_owner, zone_project
 from compiler.spec.settings import load_settings
 from compiler.spec.yamlio import Document, Loc, load_document, to_plain
 
@@ -68,9 +69,7 @@ def _context(existing: dict[str, load.Loaded]) -> Context:
             ctx.zones.setdefault(zone, (dns_name, name))
             if zone_owner(item.spec, zone) == name and zone in derive(item.spec).hostname_zones:
                 ctx.owners.setdefault(dns_name, (zone, name, zone_project(item.spec, zone)))
-        if isinstance(item.spec, GlobalCluster):
-            for host in derive(item.spec).hostnames:
-                ctx.global_hosts[host] = name
+    ctx.global_hosts.update(served_by_globals({name: item.spec for name, item in existing.items()}))
     return ctx
 
 

@@ -21,6 +21,7 @@ from compiler.importenv.catalogue import SECRET_VARIABLES, Kind
 from compiler.importenv.envfile import Computed, EnvFile, Var
 from compiler.importenv.report import Line, Section
 from compiler.importenv.specdoc import Block, Entry, Origin
+from compiler.spec.yamlio import read_text
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 NAME_MAX = 36
@@ -187,11 +188,8 @@ class Mapper:
         raw = os.path.expanduser(var.value.path)
         candidates = [Path(raw)] if os.path.isabs(raw) else [self.env_dir / raw, self.env_dir / Path(raw).name]
         for path in candidates:
-            if path.is_file():
-                try:
-                    return path, path.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    break
+            if path.exists():  # a directory, FIFO or device is refused before reading; so is a large or binary file
+                return path, read_text(path, str(path), what=f"the file {var.name} reads ({self.display}:{var.line})")
         self.note("file", var, f"{var.name}: {raw} not found beside the env file; fill in {to}")
         self.reported.add(var.name)
         return None

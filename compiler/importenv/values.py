@@ -2,6 +2,11 @@
 
 Each converter takes text and returns plain data or raises ValueError with a short, value-free reason and,
 for files, the 1-based line and column of the problem.
+
+Hostile text is bounded before a recursive parser (json, ast) or walk sees it: at most MAX_TEXT characters,
+brackets and signs nested at most MAX_DEPTH deep (`_bounded`, a linear prescan), at most MAX_NODES values
+(`_checked`; in a dash config a name used twice counts twice, so `B1 = [B0] * 10` nested cannot expand without
+limit); a RecursionError or MemoryError of the parser is reported as the depth limit.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import re
 from typing import Any
 
 from compiler.spec.model import BeatEntry
-from compiler.spec.yamlio import YAMLError, load_plain
+from compiler.spec.yamlio import MAX_DEPTH, MAX_NODES, YAMLError, load_plain
+
+MAX_TEXT = 1024 * 1024  # characters of one value or file read as a literal
 
 
 class ConvertError(ValueError):
@@ -21,6 +28,71 @@ class ConvertError(ValueError):
         self.reason = reason
         self.line = line
         self.col = col
+
+
+# strings and comments (skipped), brackets, and runs of signs (each sign one level of nesting)
+_TOKEN_RE = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*'
+                       r'|[\[\](){}]|(?:[-+~]\s*){2,}')
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels, the limit (flatten it)"
+_TOO_MANY = f"has more than {MAX_NODES} values, the limit (shorten it)"
+
+
+def _at(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - text.rfind("\n", 0, index)
+
+
+def _bounded(text: str) -> None:
+    """Refuse text too long, or bracketed or signed deeper than MAX_DEPTH, before a recursive parser sees it."""
+    if len(text) > MAX_TEXT:
+        raise ConvertError(f"longer than {MAX_TEXT} characters, the limit (shorten it)", 1, 1)
+    depth = 0
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        if token[0] in "([{":
+            depth += 1
+        elif token[0] in ")]}":
+            depth = max(depth - 1, 0)
+        elif token[0] in "-+~" and depth + sum(c in "-+~" for c in token) > MAX_DEPTH:
+            raise ConvertError(_TOO_DEEP, *_at(text, match.start()))
+        if depth > MAX_DEPTH:
+            raise ConvertError(_TOO_DEEP, *_at(text, match.start()))
+
+
+def _checked(value: Any) -> Any:
+    """`value` (JSON-like, from json or ast.literal_eval) if it has at most MAX_DEPTH levels and MAX_NODES values."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ConvertError(_TOO_MANY, 1, 1)
+        if depth > MAX_DEPTH:
+            raise ConvertError(_TOO_DEEP, 1, 1)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+def _literal(text: str) -> Any:
+    """ast.literal_eval of bounded text; SyntaxError or ValueError when it is not a literal."""
+    _bounded(text)
+    try:
+        return _checked(ast.literal_eval(text))
+    except (RecursionError, MemoryError):
+        raise ConvertError(_TOO_DEEP, 1, 1) from None
+
+
+def _json(text: str) -> Any:
+    """json.loads of bounded text; json.JSONDecodeError when it is not JSON."""
+    _bounded(text)
+    try:
+        return _checked(json.loads(text))
+    except (RecursionError, MemoryError):
+        raise ConvertError(_TOO_DEEP, 1, 1) from None
 
 
 def name_list(text: str) -> list[str]:
@@ -63,7 +135,9 @@ def proxy_map(text: str) -> dict[str, str]:
     if not body.endswith("}"):
         body += "}"
     try:
-        value = ast.literal_eval(body)
+        value = _literal(body)
+    except ConvertError:
+        raise
     except (SyntaxError, ValueError):
         raise ConvertError("not a Python dict literal like {'datastack': 'gs://bucket'}") from None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -76,10 +150,12 @@ def string_map(text: str) -> dict[str, str]:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        value = _json(text)
     except json.JSONDecodeError:
         try:
-            value = ast.literal_eval(text)
+            value = _literal(text)
+        except ConvertError:
+            raise
         except (SyntaxError, ValueError):
             raise ConvertError('not a JSON object like {"old_name": "new_name"}') from None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -90,7 +166,9 @@ def string_map(text: str) -> dict[str, str]:
 def default_admins(text: str) -> list[dict[str, str]]:
     """AUTH_DEFAULT_ADMINS: Python list of [email, name, PI] lists → [{email, name, pi}]."""
     try:
-        value = ast.literal_eval(text.strip() or "[]")
+        value = _literal(text.strip() or "[]")
+    except ConvertError:
+        raise
     except (SyntaxError, ValueError):
         raise ConvertError("not a Python list like [['admin@example.org', 'Name', 'PI']]") from None
     if not isinstance(value, list | tuple):
@@ -108,10 +186,13 @@ def pcg_config(text: str) -> dict[str, str | int | float | bool]:
     source = "\n".join(line.strip() for line in text.splitlines() if line.strip())
     if not source:
         return {}
+    _bounded(source)
     try:
         tree = ast.parse(source)
     except SyntaxError as err:
         raise ConvertError(f"not Python: {err.msg}", err.lineno or 0, err.offset or 0) from None
+    except (RecursionError, MemoryError):
+        raise ConvertError(_TOO_DEEP, 1, 1) from None
     out: dict[str, str | int | float | bool] = {}
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
@@ -133,10 +214,12 @@ def pcg_config(text: str) -> dict[str, str | int | float | bool]:
 def beat_schedule(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The materialization schedule JSON → beat_schedule entries, and the keys that were dropped."""
     try:
-        data = json.loads(text)
+        data = _json(text)
     except json.JSONDecodeError as err:
         try:
-            data = ast.literal_eval(text)  # a Python literal list, as config.cfg inlines it
+            data = _literal(text)  # a Python literal list, as config.cfg inlines it
+        except ConvertError:
+            raise
         except (SyntaxError, ValueError):
             raise ConvertError(f"not valid JSON: {err.msg}", err.lineno, err.colno) from None
     if not isinstance(data, list):
@@ -203,24 +286,27 @@ class _Dotted:
         self.dotted = dotted
 
 
-def _static(node: ast.expr, scope: dict[str, Any]) -> Any:
+def _static(node: ast.expr, scope: dict[str, Any], depth: int = 1) -> Any:
+    if depth > MAX_DEPTH:
+        raise ConvertError(_TOO_DEEP, node.lineno, node.col_offset + 1)
+    depth += 1
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             raise ConvertError("** in a dict literal is not supported", node.lineno, node.col_offset + 1)
-        return {_static(k, scope): _static(v, scope) for k, v in zip(node.keys, node.values, strict=True)
-                if k is not None}
+        return {_static(k, scope, depth): _static(v, scope, depth)
+                for k, v in zip(node.keys, node.values, strict=True) if k is not None}
     if isinstance(node, ast.List | ast.Tuple):
-        return [_static(v, scope) for v in node.elts]
+        return [_static(v, scope, depth) for v in node.elts]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        value = _static(node.operand, scope)
+        value = _static(node.operand, scope, depth)
         if isinstance(value, int | float):
             return -value
     if isinstance(node, ast.Name) and node.id in scope:
         return scope[node.id]
     if isinstance(node, ast.Attribute):
-        base = _static(node.value, scope)
+        base = _static(node.value, scope, depth)
         if isinstance(base, _Module):
             return _Dotted(f"{base.dotted}.{node.attr}")
     raise ConvertError("only literals, imported names and names assigned above can be imported",
@@ -233,11 +319,15 @@ def dash_apps(text: str) -> tuple[dict[str, dict[str, dict[str, Any]]], bool]:
     Returns the apps and whether the file set a SECRET_KEY (ignored: the spec reads dash_secret_key from
     Secret Manager).
     """
+    _bounded(text)
     try:
         tree = ast.parse(text)
     except SyntaxError as err:
         raise ConvertError(f"not valid Python: {err.msg}", err.lineno or 1, err.offset or 1) from None
+    except (RecursionError, MemoryError):
+        raise ConvertError(_TOO_DEEP, 1, 1) from None
     scope: dict[str, Any] = {}
+    counted = [0]  # values of all names assigned, expanded: bounds the copies below
     has_secret = False
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -253,9 +343,11 @@ def dash_apps(text: str) -> tuple[dict[str, dict[str, dict[str, Any]]], bool]:
                 has_secret = True
                 continue
             scope[name] = _static(node.value, scope)
+            _plain(scope[name], node.lineno, counted, modules=True)  # stop an expansion bomb here
     support = scope.get("DASH_DATASTACK_SUPPORT")
     if not isinstance(support, dict) or not support:
         raise ConvertError("no DASH_DATASTACK_SUPPORT dict found", 1, 1)
+    budget = [0]
     apps: dict[str, dict[str, dict[str, Any]]] = {}
     for datastack, entries in support.items():
         if not isinstance(entries, dict):
@@ -266,15 +358,23 @@ def dash_apps(text: str) -> tuple[dict[str, dict[str, dict[str, Any]]], bool]:
             if not isinstance(factory, _Dotted):
                 raise ConvertError(f"app {app_name!r} has no create_app imported from a module", 1, 1)
             config = app.get("config", {})
-            apps[str(datastack)][str(app_name)] = {"create_app": factory.dotted, "config": _plain(config)}
+            apps[str(datastack)][str(app_name)] = {"create_app": factory.dotted, "config": _plain(config, 1, budget)}
     return apps, has_secret
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, line: int, budget: list[int], depth: int = 1, modules: bool = False) -> Any:
+    """A copy of `value` with plain keys; at most MAX_DEPTH deep and MAX_NODES values (counted in `budget`),
+    a name used twice counting twice; a module object is refused unless `modules`."""
+    budget[0] += 1
+    if budget[0] > MAX_NODES:
+        raise ConvertError(f"expands to more than {MAX_NODES} values, the limit (a name used twice counts twice; "
+                           "shorten it)", line, 1)
+    if depth > MAX_DEPTH:
+        raise ConvertError(_TOO_DEEP, line, 1)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, line, budget, depth + 1, modules) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, _Dotted | _Module):
+        return [_plain(v, line, budget, depth + 1, modules) for v in value]
+    if isinstance(value, _Dotted | _Module) and not modules:
         raise ConvertError("a dash app config refers to a module object", 1, 1)
     return value

@@ -14,8 +14,15 @@ def parse_objects(text: str, source: str = "") -> list[dict[str, Any]]:
     """Kubernetes objects of a rendered YAML stream (empty documents dropped)."""
     try:
         docs = load_manifests(text)
-    except YAMLError as err:
-        raise UserError([Problem(source, message=f"rendered output is not YAML: {err} (check the overlay)")]) from None
+    except YAMLError as err:  # one line: libyaml's own message spans three ("while ...", the problem, "in ...")
+        mark = getattr(err, "problem_mark", None)
+        what = " ".join(str(getattr(err, "problem", None) or err).split())
+        at = f" at line {mark.line + 1}, column {mark.column + 1} of the output" if mark is not None else ""
+        raise UserError([Problem(source, message=f"rendered output is not YAML: {what}{at} (check the overlay)")]) \
+            from None
+    except RecursionError:
+        raise UserError([Problem(source, message="rendered output is nested too deeply to read (check the overlay)")]) \
+            from None
     objects = [d for d in docs if d is not None]
     bad = [i for i, d in enumerate(objects) if not isinstance(d, dict)]
     if bad:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from compiler import git
 from compiler.paths import OVERLAYS, overlay_rel, spec_rel
+from compiler.spec.fleet import select
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -35,8 +36,6 @@ def list_clusters(root: Path) -> list[str]:
 
 def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
     """The requested clusters (all when none), or a UserError listing the known ones."""
-    from compiler.spec.fleet import select  # render may use the fleet's topology; the fleet never uses render
-
     return select(requested, list_clusters(root), path=OVERLAYS)
 
 

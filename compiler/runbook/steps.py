@@ -17,6 +17,7 @@ from compiler.build.argocd import IN_CLUSTER
 from compiler.build.compile import operator_keys
 from compiler.escape import shell as sh
 from compiler.escape import shell_double_quoted
+from compiler.paths import ARGOCD_DIR, overlay_rel, spec_rel
 from compiler.spec.derive import derive, secret_keys, secret_manager_name
 from compiler.spec.fleet import global_of, locals_of
 from compiler.spec.model import (
@@ -106,13 +107,13 @@ def _locals_of(name: str, specs: dict[str, ClusterSpec]) -> list[LocalCluster]:
 
 def merge_paths(name: str) -> list[str]:
     """What Argo CD deploys of cluster `name`: its spec, its overlay and the app-of-apps."""
-    return [f"environments/{name}.yaml", f"overlays/{name}", "overlays/argocd"]
+    return [spec_rel(name), overlay_rel(name), overlay_rel(ARGOCD_DIR)]
 
 
 def _spec_step(spec: ClusterSpec, facts: Facts, settings: Settings | None) -> Step:
     compiled: StepStatus = "todo" if facts.overlay_problems else "done"
     items = [f"overlays/{spec.name}/ is out of date: {p}" for p in facts.overlay_problems[:5]] \
-        or [f"environments/{spec.name}.yaml compiles to the committed overlays/{spec.name}/ (done)"]
+        or [f"{spec_rel(spec.name)} compiles to the overlays/{spec.name}/ on disk (done)"]
     merged = facts.merged
     branch = settings.argocd.target_revision if settings is not None else "main"
     if merged is None:
@@ -328,6 +329,9 @@ def _argocd_step(spec: ClusterSpec, specs: dict[str, ClusterSpec], settings: Set
         prepare = []
     ctx = sh(host_context) if host is not None else host_context  # the placeholder stays as it is
     item, register = _registration(spec, ctx)
+    if register:  # the argocd CLI (--core) finds Argo CD in the namespace of that context: set it on this machine too
+        register = [register[0], f"kubectl config set-context {ctx} --namespace {sh(settings.argocd.namespace)}",
+                    *register[1:]]
     items = [item, f"the app-of-apps overlays/argocd/ is applied in {where} (context {host_context}), once; "
              "merging to main then deploys"]
     if host is not None and host != spec.name:

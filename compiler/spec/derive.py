@@ -165,6 +165,11 @@ def spec_buckets(spec: ClusterSpec) -> list[SpecBucket]:
     return out
 
 
+def network_name(spec: ClusterSpec) -> str:
+    """The VPC bootstrap creates for the cluster (and its Memorystore instances are reached in)."""
+    return spec.network.name or f"daf-{spec.name}-network"
+
+
 def workload_pool(project: str) -> str:
     """The Workload Identity pool of a GKE cluster in `project`."""
     return f"{project}.svc.id.goog"

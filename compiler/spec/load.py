@@ -5,6 +5,7 @@ All problems of all files are collected and raised together as one UserError (fi
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import types
@@ -107,7 +108,7 @@ def load_all(root: Path, *, for_fleet_rules: bool = False, allow_placeholders: b
         at = {(p.path, p.line, p.col) for p in held}
         problems = ([] if allow_placeholders else held) + [p for p in problems if (p.path, p.line, p.col) not in at]
     if secret_values:  # other messages may quote a value the guard flagged: never print it
-        problems = [Problem(p.path, p.line, p.col, secretguard.redact(p.message, secret_values)) for p in problems]
+        problems = [Problem(p.path, p.line, p.col, _redact(p.message, secret_values)) for p in problems]
     if problems:
         raise UserError(problems)
     return loaded
@@ -192,6 +193,9 @@ def _data_loc(data: Any, loc: tuple[str | int, ...], error_type: str) -> Loc:
         last = i == len(loc) - 1
         in_map = isinstance(node, dict) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if isinstance(node, dict) and not in_map:  # a key to_plain made text: null, 1, a complex key [a, b]
+            part = next((k for k in node if isinstance(part, str) and str(k) == part), part)
+            in_map = part in node
         if in_map or in_list:
             node = node[part]
             out.append(part)
@@ -279,10 +283,33 @@ def _yaml_kind(value: Any) -> str:
     return f"a {type(value).__name__}"  # e.g. a date: YAML reads 2024-01-01 unquoted as one
 
 
+SHOWN_MAX = 80  # characters of a value quoted in a message
+
+
+def _shown(value: Any) -> str:
+    """repr(value), cut to SHOWN_MAX characters with '…' (a 200 KB description is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
+
+
+def _shorten_quoted(message: str, value: Any) -> str:
+    """A validator's message with the repr of the value it quotes cut to SHOWN_MAX characters."""
+    return message.replace(repr(value), _shown(value)) if isinstance(value, str) else message
+
+
+def _redact(message: str, values: list[str]) -> str:
+    """secretguard.redact, and the cut repr `_shown` quotes of a long secret value (its start is secret too)."""
+    message = secretguard.redact(message, values)
+    for value in values:
+        if len(repr(value)) > SHOWN_MAX:
+            message = message.replace(_shown(value), "<value not shown>")
+    return message
+
+
 def _yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "null" if value is None else repr(value)
+    return "null" if value is None else _shown(value)
 
 
 def _type_message(where: str, expected: list[str], value: Any) -> str:
@@ -304,6 +331,10 @@ def _type_message(where: str, expected: list[str], value: Any) -> str:
         hint = f"; write {int(value)}"
     elif "a boolean (true or false)" in wanted and isinstance(value, str | int):
         hint = "; write true or false, unquoted"
+    elif isinstance(value, datetime.date):
+        hint = f' (quote it: "{value.isoformat()}"; unquoted, YAML reads it as a date)'
+    elif not isinstance(value, str | int | float | list | dict) and value is not None:
+        hint = " (write a plain string, number, boolean, list or mapping, without a YAML tag like !!binary or !!set)"
     return f"{where}: expected {alternatives}, got {_yaml_kind(value)}{shown}{hint}"
 
 
@@ -333,13 +364,16 @@ def _message(err: ErrorDetails, loc: Loc, model: type[BaseModel], kind: str) -> 
         extra = ""
         if isinstance(value, str) and re.match(r"^[a-z]+://", value):
             extra = "; drop the scheme prefix"
-        return f"{where}: {value!r} is not valid: expected {hint}{extra}"
+        return f"{where}: {_shown(value)} is not valid: expected {hint}{extra}"
     if etype == "literal_error":
         expected = (err.get("ctx") or {}).get("expected", "")
-        return f"{where}: {value!r} is not allowed (use one of {expected})"
+        return f"{where}: {_shown(value)} is not allowed (use one of {expected})"
     if etype == "value_error":
-        return f"{where}: {str(err['msg']).removeprefix('Value error, ')}"
-    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        return f"{where}: {_shorten_quoted(str(err['msg']).removeprefix('Value error, '), value)}"
+    if etype == "finite_number":
+        return (f"{where}: {_shown(value)} is not a finite number (write a finite number: Python and JSON configs "
+                "have no inf or nan, and YAML reads 1e400 as inf)")
+    shown = "" if isinstance(value, dict | list) else f" (got {_shown(value)})"
     return f"{where}: {err['msg']}{shown}"
 
 
@@ -368,7 +402,7 @@ def validation_problems(doc: Document, model: type[BaseModel], errors: list[Erro
             if loc and loc[0] == "secrets" and isinstance(value, str):
                 value = _Masked(value)  # a secret value typed here is never echoed
             message = _type_message(_dotted(loc), [EXPECTED[e["type"]] for e in here], value)
-        else:
-            message = _message(err, loc, model, kind)
+        else:  # the member error that is not a type mismatch says more (e.g. finite_number)
+            message = _message(next((e for e in here if e["type"] not in EXPECTED), err), loc, model, kind)
         out.append(doc.problem(position_loc, message, key=as_key))
     return out

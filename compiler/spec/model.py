@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypeAliasType
 
 from compiler import catalog
 from compiler.spec import cron, semver
@@ -48,7 +49,11 @@ Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
 Datastack = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
-ScalarValue = str | int | float | bool
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]  # Python and JSON configs have no inf or nan literal
+ScalarValue = str | int | FiniteFloat | bool
+# JSON-like data written into a Python config (a dash app's config): no date, bytes, set or non-finite float
+ConfigValue = TypeAliasType(
+    "ConfigValue", "str | int | FiniteFloat | bool | list[ConfigValue] | dict[str, ConfigValue] | None")
 
 
 # Free text and names written into config files, env files, External Secrets templates, Markdown and shell
@@ -148,7 +153,7 @@ class Dns(Model):
 
 
 class Tls(Model):
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+    email: Email
     acme: Literal["production", "staging"] = "production"
 
 
@@ -184,6 +189,7 @@ class ArgoCd(Model):
     @field_validator("server")
     @classmethod
     def _server_url(cls, v: str) -> str:
+        _one_line(v)
         if not re.fullmatch(r"https://[^\s/]+(/\S*)?", v):
             raise ValueError(f"{v!r} is not an API server URL (use https://<host>, as `argocd cluster list` shows it)")
         return v
@@ -405,7 +411,7 @@ class Tourguide(Service):
 
 class DashApp(Model):
     create_app: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]
-    config: dict[str, Any] = {}
+    config: dict[str, ConfigValue] = {}
 
 
 class Dash(Service):
@@ -662,7 +668,7 @@ class RegisteredDatastack(Model):
     soma_table: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] | None = None
 
 
-class Registry(Model):
+class DatastackRegistry(Model):
     """What the global auth and info services must know about this cluster's data (the runbook's input)."""
 
     aligned_volumes: dict[Datastack, AlignedVolume] = Field(min_length=1)
@@ -676,7 +682,7 @@ class LocalCluster(ClusterBase):
     datastacks: list[Datastack] = Field(min_length=1)
     redis: LocalRedis
     annotation_excluded_groups: list[Annotated[OneLine, StringConstraints(min_length=1)]] = []
-    registry: Registry | None = None
+    registry: DatastackRegistry | None = None
     secrets: LocalSecrets = LocalSecrets()
     services: LocalServices
 

@@ -20,7 +20,6 @@ from pydantic import Field, TypeAdapter
 
 from compiler.spec.model import GlobalCluster, LocalCluster
 
-SCHEMA_REL = "schemas/spec.schema.json"  # relative to the repository root
 # relative to a spec in environments/, as the YAML language server resolves it
 MODELINE = "# yaml-language-server: $schema=../schemas/spec.schema.json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -22,13 +22,14 @@ from compiler.errors import Problem
 from compiler.spec.derive import (
     default_secret_name,
     derive,
+    network_name,
     pubsub_layout,
     secret_keys,
     secret_manager_name,
     spec_buckets,
 )
 from compiler.spec.fleet import served_by_globals
-from compiler.spec.model import ClusterSpec, L2cache, LocalCluster, Pychunkedgraph
+from compiler.spec.model import ClusterSpec, GlobalCluster, L2cache, LocalCluster, Pychunkedgraph
 from compiler.spec.yamlio import Document, Loc
 
 Specs = dict[str, tuple[ClusterSpec, Document]]
@@ -76,6 +77,21 @@ def _tables(spec: LocalCluster) -> list[tuple[str, Loc]]:
     return out
 
 
+def _redis(spec: ClusterSpec) -> list[Write]:
+    """The Memorystore instances the cluster writes (Celery queues, caches): one host in one VPC is one instance.
+    An in-cluster Redis (`redis.in_cluster`) is the cluster's own whatever its service name."""
+    if spec.redis.in_cluster:
+        return []
+    net = network_name(spec)
+    hosts: list[tuple[str, Loc]] = ([(spec.redis.host, ("redis", "host"))] if isinstance(spec, GlobalCluster)
+                                    else [(spec.redis.celery_host, ("redis", "celery_host")),
+                                          (spec.redis.pcg_host, ("redis", "pcg_host"))])
+    return [Write("redis", (spec.gcp.project, net, host), f"Memorystore host {host} (network {net})", loc,
+                  f"each cluster gets its own Memorystore instances (daf-redis-<name>): set {'.'.join(map(str, loc))} "
+                  "to the host `python -m compiler bootstrap` printed for this cluster", verb="used")
+            for host, loc in {h: loc for h, loc in reversed(hosts)}.items()]  # one write per host (its first place)
+
+
 def writes(spec: ClusterSpec, info_service: str = "") -> list[Write]:
     """Every piece of data the cluster writes, with the spec value that causes it.
 
@@ -110,6 +126,7 @@ def writes(spec: ClusterSpec, info_service: str = "") -> list[Write]:
                          f"each cluster reserves its own regional address daf-{spec.name}: set static_ip to what "
                          f"`gcloud compute addresses describe daf-{spec.name} --region {spec.gcp.region}` prints",
                          verb="used"))
+    out += _redis(spec)
     if not isinstance(spec, LocalCluster):
         return out
     data = spec.data

@@ -14,9 +14,9 @@ The PyYAML-based readers raise `YAMLError`; `load_document` reports problems ins
 A person's file is read by `read_text`: a regular file (a FIFO or device is refused before it is read) of at most
 MAX_FILE_BYTES, UTF-8, without control characters. `load_document` then bounds what it composes: nesting at most
 MAX_DEPTH deep, at most MAX_ALIASES aliases, no alias inside its own value, at most MAX_NODES values once aliases
-are expanded. libyaml's composer recurses on the C stack (30,000 levels crash the interpreter), so a text whose
-cheap nesting bound (`_nesting_bound`) is over _C_SAFE_DEPTH goes to ruamel's pure-Python composer instead, which
-stops at MAX_DEPTH.
+are expanded. libyaml's composer recurses on the C stack (30,000 levels crash the interpreter), so a text nested
+deeper than _C_SAFE_DEPTH (`_too_deep_for_c`: a cheap bound, then libyaml's event parser, which does not recurse)
+goes to ruamel's pure-Python composer instead, which stops at MAX_DEPTH.
 """
 
 from __future__ import annotations
@@ -101,7 +101,11 @@ def _index(yaml: YAML, node: Node, loc: Loc, path: str, positions: dict[Loc, tup
         for key_node, value_node in node.value:
             key = yaml.constructor.construct_object(key_node, deep=True)
             km, vm = key_node.start_mark, value_node.start_mark
-            if not isinstance(key, str | int | float | bool) and key is not None:
+            if isinstance(key, list):  # a complex key: the document's data holds it as a tuple
+                key = tuple(tuple(k) if isinstance(k, list) else k for k in key)
+            try:
+                hash(key)
+            except TypeError:
                 key = str(key)
             if key in seen:
                 problems.append(Problem(path, km.line + 1, km.column + 1,
@@ -184,6 +188,39 @@ def _nesting_bound(text: str) -> int:
     return text.count("[") + text.count("{") + 2 * block + 2
 
 
+_PRESCAN_CHARS = 64 * 1024  # a text this long is prescanned even when its nesting bound is low
+
+
+def _too_deep_for_c(text: str, display: str) -> bool | Problem:
+    """Whether `text` may nest deeper than _C_SAFE_DEPTH: the cheap bound, and when that is over (or the text is
+    long), the real depth of libyaml's event stream (its parser keeps a stack of states, it does not recurse), so
+    long flat lists stay on the C composer; a Problem when it has more than MAX_NODES values before any alias is
+    expanded. Another syntax error leaves the C composer safe: it stops at the same error, no deeper."""
+    if _nesting_bound(text) <= _C_SAFE_DEPTH and len(text) <= _PRESCAN_CHARS:
+        return False
+    depth = values = 0
+    starts = (yaml_c.SequenceStartEvent, yaml_c.MappingStartEvent)
+    ends = (yaml_c.SequenceEndEvent, yaml_c.MappingEndEvent)
+    try:
+        for event in yaml_c.parse(text, Loader=getattr(yaml_c, "CSafeLoader", yaml_c.SafeLoader)):
+            if isinstance(event, starts):
+                depth += 1
+                if depth > _C_SAFE_DEPTH:
+                    return True
+            elif isinstance(event, ends):
+                depth -= 1
+            if isinstance(event, (*starts, yaml_c.ScalarEvent)):
+                values += 1
+                if values > MAX_NODES:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    return Problem(display, line, col, f"has more than {MAX_NODES} values "
+                                   "(this is the one past it), the limit (is it the right file? split or shorten it)")
+    except yaml_c.YAMLError as err:  # libyaml's scanner stops at 1,000 flow levels: that is too deep, too
+        return "nesting" in str(err)
+    return False
+
+
 def _shape_problem(root: Node, display: str) -> Problem | None:
     """Nesting deeper than MAX_DEPTH (aliases expanded), a value that contains itself, more than MAX_ALIASES
     aliases or more than MAX_NODES values once they are expanded; iterative, so no input can exhaust the stack."""
@@ -218,8 +255,11 @@ def _shape_problem(root: Node, display: str) -> Problem | None:
             if depth + height[key] > MAX_DEPTH:
                 return at(node, _TOO_DEEP)
             if size[key] > MAX_NODES:
-                return at(node, f"expands to more than {MAX_NODES} values (aliases expanded), the most a spec "
-                                "may hold (write the values out instead of nesting aliases)")
+                if aliases:
+                    return at(node, f"expands to more than {MAX_NODES} values (aliases expanded), the most a spec "
+                                    "may hold (write the values out instead of nesting aliases)")
+                return at(node, f"has more than {MAX_NODES} values, the limit (is it the right file? split or "
+                                "shorten it)")
             continue
         on_path.add(key)
         stack.append((node, depth))
@@ -246,7 +286,10 @@ def load_document(file: Path, display: str) -> tuple[Document | None, list[Probl
     except UserError as err:
         return None, list(err.problems)
     yaml = _safe_yaml()
-    if _nesting_bound(text) > _C_SAFE_DEPTH:
+    too_deep = _too_deep_for_c(text, display)
+    if isinstance(too_deep, Problem):
+        return None, [too_deep]
+    if too_deep:
         # Possibly too deep for libyaml's recursive composer: the pure-Python one, which stops at MAX_DEPTH.
         yaml = YAML(typ="safe", pure=True)
         yaml.allow_duplicate_keys = True

@@ -19,6 +19,7 @@ from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
 from compiler.errors import Problem, UserError
+from compiler.paths import CRD_SCHEMAS
 from compiler.render.manifests import field_path
 from compiler.spec.yamlio import YAMLError, load_manifests
 from compiler.validate.model import Finding, Obj, object_finding
@@ -136,10 +137,6 @@ def load_crd_manifests(paths: Sequence[Path], *, served_only: bool = False) -> d
     if problems:
         raise UserError(problems)
     return schemas
-
-
-# The repository's own CRD schemas (schemas/README.md says where each comes from): validate's default.
-CRD_SCHEMAS = Path("schemas/crds")
 
 
 def crd_schema_file(directory: Path, group: str, version: str, kind: str) -> Path:

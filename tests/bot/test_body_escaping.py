@@ -4,6 +4,7 @@ written and cannot end its table cell, link or code span early, or start a block
 from __future__ import annotations
 
 from markdown_it import MarkdownIt
+from packaging.specifiers import SpecifierSet
 
 from compiler.bot.plan import Bump, BumpSet, body
 from compiler.bot.upstream import UPSTREAMS, Pin, Release
@@ -16,7 +17,7 @@ def _body() -> str:
     version = semver.parse("4.15.0")
     assert version is not None
     release = Release(version, HOSTILE_TAG, "https://github.com/o/r/releases/tag/v4.15.0 (x)", False)
-    pin = Pin("emannotationschemas>=5`|", version, "requirements.txt", "https://github.com/o/r/blob/x/requirements.txt")
+    pin = Pin("emannotationschemas>=5`|", SpecifierSet(">=5"), "requirements.txt", "https://github.com/o/r/blob/x/requirements.txt")
     bump = Bump("minnie", "annotationengine", "4.14.1", "4.15.0", release, ("img:v4.15.0",), pin)
     return body(BumpSet([bump]), UPSTREAMS, None, "0" * 40)
 

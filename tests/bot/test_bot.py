@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler import github
-from compiler.bot.images import Registry
+from compiler.bot.images import RegistryClient
 from compiler.bot.upstream import BOT_EMAIL, BOT_NAME
 from compiler.errors import UserError
 from compiler.main import main
@@ -281,7 +281,7 @@ def test_oci_registry_with_anonymous_token_handshake() -> None:
     hub.push("cave-demo/materializationengine", "v4.24.0")
     try:
         sleeps: list[float] = []
-        registry = Registry(hub.url, github.Retry(sleep=sleeps.append))
+        registry = RegistryClient(hub.url, github.Retry(sleep=sleeps.append))
         assert registry.exists("us-docker.pkg.dev/cave-demo", "materializationengine", "v4.24.0")
         assert "GET /token?service=fake&scope=repository%3Acave-demo%2Fmaterializationengine%3Apull" in hub.requests
         assert not registry.exists("us-docker.pkg.dev/cave-demo", "materializationengine", "v4.25.0")

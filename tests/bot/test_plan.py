@@ -99,3 +99,47 @@ def test_a_malformed_release_list_is_a_note_for_that_component_only(world: World
     assert all(n.split(": ", 2)[2].startswith("annotationengine not bumped: the release list of "
                                              "CAVEconnectome/AnnotationEngine is malformed (") for n in notes)
     assert any("up to date" in line for line in w.said)
+
+
+def test_a_malformed_requirements_file_is_a_note_for_that_component_only(world: World) -> None:
+    w = world
+    publish(w, ANNOTATION, "annotationengine", "v4.15.0", "requirements.txt", "emannotationschemas==5.12.0\n")
+    w.up(ANNOTATION).raw_contents[("v4.15.0", "requirements.txt")] = "abcde"  # not base64 (a broken proxy)
+    w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="5.12.0")
+    assert w.run() == 0, w.said
+    (pr,) = bot_pulls(w)
+    assert pr["head"] == "cave-bot/materialize" and "| annotationengine |" not in pr["body"].split("### Images")[0]
+    assert [line for line in w.said if "annotationengine" in line] == [
+        f"note: {cluster}: annotationengine not bumped: the contents of requirements.txt of "
+        "CAVEconnectome/AnnotationEngine at v4.15.0 are malformed (Error: Invalid base64-encoded string: number of "
+        "data characters (5) cannot be 1 more than a multiple of 4); check --upstream and --upstream-api-url (a "
+        "proxy answering for GitHub?)" for cluster in ("fanc", "minnie")]
+    assert w.writes_after(0) == [("POST", "/pulls"), ("POST", f"/issues/{pr['number']}/labels")]
+    contents = [path for m, path in w.gh.requests if "/contents/" in path and "AnnotationEngine" in path]
+    assert len(contents) == 1  # read once: the second cluster reuses the verdict
+
+
+def test_a_schema_bump_a_served_local_cannot_take_is_held(world: World) -> None:
+    w = world  # the global runs 5.12.0; fanc and minnie run annotationengine 4.14.1 and materializationengine 4.23.0
+    w.release(SCHEMA, "v6.0.0", "emannotationschemas")
+    w.release(ANNOTATION, "v4.15.0", "annotationengine", schema_pin="~=6.0")  # needs 6: joins the schema bump
+    assert w.run() == 0, w.said
+    assert bot_pulls(w) == [] and w.gh.writes() == [] and list(w.refs()) == ["refs/heads/main"]
+    runs = ", which pins emannotationschemas>=5.10,<6 (requirements.txt at v4.23.0)"
+    assert [line for line in w.said if "held" in line] == [
+        f"note: global: emannotationschemas 6.0.0 held: fanc runs materializationengine 4.23.0{runs}; minnie runs "
+        f"materializationengine 4.23.0{runs}. Bump those first (a release whose pin allows 6.0.0); the next run "
+        "proposes it then",
+        "note: fanc: annotationengine 4.15.0 not bumped: it needs emannotationschemas 6.0.0 on global, which is held "
+        "(see above)",
+        "note: minnie: annotationengine 4.15.0 not bumped: it needs emannotationschemas 6.0.0 on global, which is "
+        "held (see above)"]
+
+    # A materialize release that needs 6 joins the same set: every local then runs a release that allows it.
+    w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="~=6.0")
+    assert w.run() == 0, w.said
+    (pr,) = bot_pulls(w)
+    assert pr["head"] == "cave-bot/annotation-materialize-schema"
+    assert pr["title"] == "Bump schema to 6.0.0, annotation to 4.15.0, materialize to 4.24.0"
+    assert not any("held" in line for line in w.said)
+    assert w.writes_after(0) == [("POST", "/pulls"), ("POST", f"/issues/{pr['number']}/labels")]

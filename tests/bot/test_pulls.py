@@ -185,3 +185,53 @@ def test_a_lost_answer_to_opening_the_pr_converges(world: World) -> None:
     writes = len(w.gh.writes())
     assert w.run() == 0  # every run reconciles; this one finds nothing to do
     assert w.writes_after(writes) == [] and f"{MAT}: up to date (#{n})" in w.said
+
+
+def test_a_pull_request_held_for_a_persons_commit_still_gets_its_labels(world: World) -> None:
+    w = world
+    w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="5.12.0")
+    w.gh.fail(502, path="/labels", times=4)  # the labels never make it: the run fails after opening the PR
+    with pytest.raises(UserError, match="labelling #1"):
+        w.run()
+    (pr,) = bot_pulls(w)
+    n = pr["number"]
+    assert w.gh.labels.get(n, []) == []
+    w.gh.pull_data[n]["title"] = "Bump materialize"  # an answer lost while the title was written
+    w.human_commit("cave-bot/materialize", "environments/minnie.yaml", "replicas: {min: 1, max: 4}",
+                   "replicas: {min: 2, max: 4}")
+    writes = len(w.gh.writes())
+    assert w.run() == 0, w.said
+    assert w.writes_after(writes) == [("PATCH", f"/pulls/{n}"), ("POST", f"/issues/{n}/labels")]
+    assert w.gh.labels[n] == ["version-bump", "materialize"] and w.gh.bodies(n) == []
+    assert w.gh.pull_data[n]["title"] == "Bump materialize to 4.24.0"
+    writes = len(w.gh.writes())
+    assert w.run() == 0 and w.writes_after(writes) == []  # converged
+
+
+def test_a_forks_pull_request_on_a_bot_branch_name_is_not_the_bots(world: World) -> None:
+    """A contributor's fork may have a branch called cave-bot/materialize: its pull request is theirs, never
+    updated, closed or counted as the bot's."""
+    w = world
+    fork_pr = w.gh.open_fork_pull(MAT, "someone/gitops")
+    w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="5.12.0")
+    writes = len(w.gh.writes())
+    assert w.run() == 0, w.said
+    (pr,) = [p for p in bot_pulls(w) if p["number"] != fork_pr]
+    assert w.writes_after(writes) == [("POST", "/pulls"), ("POST", f"/issues/{pr['number']}/labels")]
+    assert w.gh.pull_data[fork_pr]["state"] == "open" and w.gh.pull_data[fork_pr]["title"] == "a contributor's change"
+
+
+def test_a_person_quoting_the_bots_marker_does_not_silence_it(world: World) -> None:
+    w = world
+    w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="5.12.0")
+    assert w.run() == 0
+    (pr,) = bot_pulls(w)
+    n = pr["number"]
+    w.human_commit(MAT, "environments/minnie.yaml", "replicas: {min: 1, max: 4}", "replicas: {min: 2, max: 4}")
+    marker = "<!-- cave-bot:held fanc/materializationengine=4.25.0,minnie/materializationengine=4.25.0 -->"
+    w.gh.add_comment(n, f"{marker}\nquoted from an earlier run", user=HUMAN)
+    w.release(MATERIALIZE, "v4.25.0", "materializationengine", schema_pin="5.12.0")
+    writes = len(w.gh.writes())
+    assert w.run() == 0, w.said
+    assert w.writes_after(writes) == [("POST", f"/issues/{n}/comments")]  # the bot's own, despite the quote
+    assert [b for b in w.gh.bodies(n) if b.startswith(marker)][-1].startswith(f"{marker}\nA newer bump is ready")

@@ -32,12 +32,14 @@ def argocd() -> Iterator[FakeArgoCd]:
     fake.stop()
 
 
-def staged_world(tmp: Path, argocd: FakeArgoCd, minnie_stage: str = "canary") -> Iterator[World]:
+def staged_world(tmp: Path, argocd: FakeArgoCd, minnie_stage: str = "canary",
+                 minnie_allow: str | None = None) -> Iterator[World]:
+    allow = f", allow: '{minnie_allow}'" if minnie_allow else ""
     return make_world(tmp, edit={
         "gitops.yaml": ("argocd:\n", f"bump:\n  stages: [canary, main]\nargocd:\n  api_url: {argocd.url}\n"),
         "environments/minnie.yaml": ("  materializationengine:\n    version: 4.23.0\n",
                                      f"  materializationengine:\n    version: 4.23.0\n"
-                                     f"    bump: {{stage: {minnie_stage}, soak: 24h}}\n"),
+                                     f"    bump: {{stage: {minnie_stage}, soak: 24h{allow}}}\n"),
         "environments/fanc.yaml": ("  materializationengine:\n    version: 4.23.0\n",
                                    "  materializationengine:\n    version: 4.23.0\n    bump: {stage: main}\n"),
     })
@@ -99,7 +101,7 @@ def test_a_release_goes_to_the_canary_first_then_the_next_stage_after_soak_and_h
     assert "| minnie | materializationengine | 4.23.0 | **4.24.0** |" in body and "| fanc |" not in body
     assert ("### Stage plan\n\nmaterializationengine 4.24.0:\n\n1. `canary`: minnie - **this pull request**\n"
             "2. `main`: fanc - proposed once `canary` has been on main for 24h and Argo CD reports cave-minnie "
-            "Healthy and Synced at that commit or later\n") in body
+            "Healthy and Synced with that commit or later deployed\n") in body
     assert w.show(MAT, "environments/fanc.yaml").count("version: 4.23.0") == 1  # fanc untouched on the branch
     assert "version: 4.24.0" in w.show(MAT, "environments/minnie.yaml")
 
@@ -111,19 +113,48 @@ def test_a_release_goes_to_the_canary_first_then_the_next_stage_after_soak_and_h
     assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: minnie has had it on main for 1h of "
             f"24h (since {sha[:12]})") in w.said
 
-    # Soaked, but Argo CD has not synced the merge yet (OutOfSync at the seed): waits, says so.
-    argocd.set("cave-minnie", sync="OutOfSync", revision=seed)
+    # Soaked, but Argo CD has not synced the merge yet: it compared main's head (the merge) and is OutOfSync; its
+    # last sync applied the seed. status.sync.revision is the merge, yet nothing of it is deployed: waits.
+    argocd.set("cave-minnie", sync="OutOfSync", revision=sha, applied=seed)
     assert run(w, MERGED + 25 * HOUR) == 0
     assert bot_pulls(w) == [] and w.writes_after(writes) == []
-    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is OutOfSync and Healthy "
-            f"at {seed[:12]}; waiting for Synced and Healthy at {sha[:12]} or later") in w.said
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is OutOfSync and Healthy, "
+            f"its last sync (Succeeded) applied {seed[:12]}; waiting for Synced and Healthy with {sha[:12]} or later "
+            "applied") in w.said
 
-    # Synced and Healthy, but at a revision before the merge (the wrong one): still waits.
+    # The same, Degraded: the cluster was Degraded before the release reached it, not the canary's fault: waits
+    # (no stop, no comment).
+    argocd.set("cave-minnie", sync="OutOfSync", revision=sha, applied=seed, health="Degraded")
+    assert run(w, MERGED + 25 * HOUR) == 0
+    assert bot_pulls(w) == [] and w.writes_after(writes) == []
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is OutOfSync and Degraded, "
+            f"its last sync (Succeeded) applied {seed[:12]}; waiting for Synced and Healthy with {sha[:12]} or later "
+            "applied (Degraded before it applied this release: not the release's doing)") in w.said
+
+    # Syncing the merge (operation Running), Degraded while it rolls out: not finished, so waits.
+    argocd.set("cave-minnie", sync="OutOfSync", revision=sha, applied=sha, phase="Running", health="Degraded")
+    assert run(w, MERGED + 25 * HOUR) == 0
+    assert bot_pulls(w) == [] and w.writes_after(writes) == []
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is OutOfSync and Degraded, "
+            f"its last sync (Running) applied {sha[:12]}; waiting for Synced and Healthy with {sha[:12]} or later "
+            "applied") in w.said
+
+    # Never synced by Argo CD (no operationState), Synced and Healthy at the merge: what runs is unknown: waits.
+    argocd.set("cave-minnie", revision=sha)
+    argocd.apps["cave-minnie"].applied = None
+    assert run(w, MERGED + 25 * HOUR) == 0
+    assert bot_pulls(w) == [] and w.writes_after(writes) == []
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is Synced and Healthy, "
+            f"its last sync (none) applied no revision; waiting for Synced and Healthy with {sha[:12]} or later "
+            "applied") in w.said
+
+    # Synced and Healthy, but its last sync applied a revision before the merge (the wrong one): still waits.
     argocd.set("cave-minnie", revision=seed)
     assert run(w, MERGED + 25 * HOUR) == 0
     assert bot_pulls(w) == [] and w.writes_after(writes) == []
-    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is Synced and Healthy "
-            f"at {seed[:12]}; waiting for Synced and Healthy at {sha[:12]} or later") in w.said
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) waits: cave-minnie is Synced and Healthy, "
+            f"its last sync (Succeeded) applied {seed[:12]}; waiting for Synced and Healthy with {sha[:12]} or later "
+            "applied") in w.said
 
     # Healthy and Synced at the merge, soaked: the next stage's pull request (the merged branch is reused).
     argocd.set("cave-minnie", revision=sha)
@@ -141,7 +172,7 @@ def test_a_release_goes_to_the_canary_first_then_the_next_stage_after_soak_and_h
 
     # Every Argo CD request carried the token; the bot never printed it.
     assert {auth for _, _, auth in argocd.requests} == {f"Bearer {TOKEN}"}
-    assert [path for _, path, _ in argocd.requests] == ["/api/v1/applications/cave-minnie"] * 4
+    assert [path for _, path, _ in argocd.requests] == ["/api/v1/applications/cave-minnie"] * 7
     assert not any(TOKEN in line for line in w.said)
 
     writes = len(w.gh.writes())
@@ -167,19 +198,27 @@ def test_a_degraded_canary_stops_the_rollout_with_one_comment(world: World, argo
     (comment,) = w.gh.bodies(n)
     assert comment == (
         "<!-- cave-bot:stopped minnie/materializationengine=4.24.0 -->\n**Staged rollout stopped.** Argo CD reports "
-        f"`cave-minnie` (stage `canary`, minnie) **Degraded** (Synced) at {later}, which has this change "
-        f"({sha[:12]}). The bot proposes no later stage of materializationengine 4.24.0 while it is Degraded. Fix "
-        "the cluster (or revert this pull request): once Argo CD reports it Healthy and Synced the rollout goes on; "
-        "a newer release starts a new rollout from the first stage.")
-    assert (f"note: materializationengine 4.24.0 for stage main (fanc) stopped: cave-minnie is Degraded at {later}, "
-            f"which has {sha[:12]}") in w.said
-    assert f"minnie/materializationengine=4.24.0: cave-minnie is Degraded; rollout stopped, commented on #{n}" in w.said
+        f"`cave-minnie` (stage `canary`, minnie): it is **Degraded** (Synced, Degraded) after its last sync applied "
+        f"{later}, which has this change ({sha[:12]}). The bot proposes no later stage of materializationengine "
+        "4.24.0 while it stays so. Fix the cluster (or revert this pull request): once Argo CD reports it Healthy "
+        "and Synced the rollout goes on; a newer release starts a new rollout from the first stage.")
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) stopped: cave-minnie is Degraded and its last "
+            f"sync (Succeeded) applied {later[:12]}, which has {sha[:12]}") in w.said
+    assert (f"minnie/materializationengine=4.24.0: cave-minnie is Degraded (Succeeded); rollout stopped, commented "
+            f"on #{n}") in w.said
 
     writes = len(w.gh.writes())
     assert run(w, MERGED + 30 * HOUR) == 0  # still Degraded: no second comment, no pull request
     assert w.writes_after(writes) == [] and bot_pulls(w) == []
-    assert f"minnie/materializationengine=4.24.0: cave-minnie is Degraded; rollout stopped (already said on #{n})" \
-        in w.said
+    assert (f"minnie/materializationengine=4.24.0: cave-minnie is Degraded (Succeeded); rollout stopped (already "
+            f"said on #{n})") in w.said
+
+    # Its sync of the merge failed (phase Failed), health Progressing: stopped as well, the same one comment.
+    argocd.set("cave-minnie", sync="OutOfSync", revision=later, applied=later, phase="Failed", health="Progressing")
+    assert run(w, MERGED + 31 * HOUR) == 0
+    assert w.writes_after(writes) == [] and bot_pulls(w) == []
+    assert (f"note: materializationengine 4.24.0 for stage main (fanc) stopped: cave-minnie is Progressing and its "
+            f"last sync (Failed) applied {later[:12]}, which has {sha[:12]}") in w.said
 
 
 def test_a_stage_gitops_yaml_does_not_list_is_an_error_at_its_line(tmp_path: Path, argocd: FakeArgoCd) -> None:
@@ -217,3 +256,78 @@ def test_stage_settings_and_policies_are_checked_where_written(tmp_path: Path) -
         load_all(tmp_path)
     assert str(err.value) == (f"environments/minnie.yaml:{line}:18: services.materializationengine.bump.soak: '1w' "
                               "is not a soak time (write minutes, hours or days: 30m, 24h, 2d)")
+
+
+def test_a_canary_degraded_after_the_next_stage_is_proposed_closes_that_pull_request(
+        world: World, argocd: FakeArgoCd) -> None:
+    w = world
+    pr, _seed, sha = canary_merged(w, argocd)
+    n = int(str(pr["number"]))
+    argocd.set("cave-minnie", revision=sha)
+    assert run(w, MERGED + 25 * HOUR) == 0, w.said
+    (nxt,) = bot_pulls(w)
+    m = int(str(nxt["number"]))
+    assert "| fanc | materializationengine | 4.23.0 | **4.24.0** |" in nxt["body"]
+    head = w.refs()[f"refs/heads/{MAT}"]
+
+    # The canary turns Degraded after it applied the merge: the merged pull request says the rollout stopped, and
+    # the open next-stage pull request is commented (linking it) and closed; its branch stays as it was.
+    argocd.set("cave-minnie", revision=sha, health="Degraded")
+    writes = len(w.gh.writes())
+    assert run(w, MERGED + 26 * HOUR) == 0, w.said
+    assert w.writes_after(writes) == [("POST", f"/issues/{n}/comments"), ("POST", f"/issues/{m}/comments"),
+                                      ("PATCH", f"/pulls/{m}")]
+    assert bot_pulls(w) == [] and w.gh.pull_data[m]["state"] == "closed"
+    assert w.refs()[f"refs/heads/{MAT}"] == head
+    (stopped,) = w.gh.bodies(n)
+    assert stopped.startswith("<!-- cave-bot:stopped minnie/materializationengine=4.24.0 -->\n")
+    assert w.gh.bodies(m) == [
+        "<!-- cave-bot:stopped-later materializationengine=4.24.0 -->\n**Staged rollout stopped**: the stage before "
+        f"this one failed in Argo CD after #{n} (minnie) brought materializationengine 4.24.0 there (see the comment "
+        "on it). Closing this pull request so the release goes no further; the bot proposes it again once that stage "
+        "reports Healthy and Synced. Reopen it to deploy anyway."]
+    assert (f"{MAT}: closed #{m}: the rollout of materializationengine 4.24.0 stopped (#{n} (minnie))") in w.said
+
+    writes = len(w.gh.writes())
+    assert run(w, MERGED + 27 * HOUR) == 0  # still Degraded: nothing more
+    assert w.writes_after(writes) == [] and bot_pulls(w) == []
+
+    # Healthy again: the bot closed it itself, so that holds nothing back: the next stage is proposed again, from
+    # the branch as it is (no push).
+    argocd.set("cave-minnie", revision=sha)
+    assert run(w, MERGED + 28 * HOUR) == 0, w.said
+    (again,) = bot_pulls(w)
+    k = int(str(again["number"]))
+    assert k not in (n, m) and w.writes_after(writes) == [("POST", "/pulls"), ("POST", f"/issues/{k}/labels")]
+    assert w.refs()[f"refs/heads/{MAT}"] == head
+
+
+def test_a_later_stage_pull_request_a_person_reopened_stays_open(world: World, argocd: FakeArgoCd) -> None:
+    w = world
+    _pr, _seed, sha = canary_merged(w, argocd)
+    argocd.set("cave-minnie", revision=sha)
+    assert run(w, MERGED + 25 * HOUR) == 0, w.said
+    (nxt,) = bot_pulls(w)
+    m = int(str(nxt["number"]))
+    argocd.set("cave-minnie", revision=sha, health="Degraded")
+    assert run(w, MERGED + 26 * HOUR) == 0 and bot_pulls(w) == []
+    w.gh.reopen(m)  # a person deploys anyway
+    writes = len(w.gh.writes())
+    assert run(w, MERGED + 27 * HOUR) == 0, w.said
+    assert w.writes_after(writes) == [] and [p["number"] for p in bot_pulls(w)] == [m]
+    assert (f"{MAT}: #{m} was reopened after the bot closed it for the stopped rollout of materializationengine "
+            "4.24.0; left open") in w.said
+
+
+@pytest.mark.parametrize("allow", ["~4.23", "pinned"])
+def test_a_canary_whose_policy_excludes_the_release_holds_the_later_stages(
+        tmp_path: Path, argocd: FakeArgoCd, allow: str) -> None:
+    for w in staged_world(tmp_path, argocd, minnie_allow=allow):
+        w.release(MATERIALIZE, "v4.24.0", "materializationengine", schema_pin="5.12.0")
+        assert run(w, MERGED) == 0, w.said
+        assert bot_pulls(w) == [] and w.gh.writes() == [] and argocd.requests == []
+        assert w.said == [
+            f"note: materializationengine 4.24.0 for fanc is held: no cluster of stage canary can take it (minnie "
+            f"(allow: {allow}): their bump policy excludes it), and a stage none of whose clusters runs a release "
+            "does not pass; allow it there, or give a cluster that can take it stage canary",
+            "nothing to bump"]

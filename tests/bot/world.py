@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import github
-from compiler.bot.images import Registry
+from compiler.bot.images import RegistryClient
 from compiler.bot.pulls import Bot, Options
 from compiler.bot.upstream import UPSTREAMS, Upstream
 from compiler.main import main
@@ -44,7 +44,8 @@ class World:
 
     def release(self, name: str, tag: str, image: str | None = None, schema_pin: str | None = None,
                 **kw: Any) -> None:
-        files = {"requirements.txt": f"flask>=2\nemannotationschemas=={schema_pin}\n"} if schema_pin else None
+        pinned = schema_pin if schema_pin and schema_pin[0] in "<>=!~" else f"=={schema_pin}"  # a version: exact
+        files = {"requirements.txt": f"flask>=2\nemannotationschemas{pinned}\n"} if schema_pin else None
         self.up(name).release(tag, files=files, **kw)
         if image:
             self.hub.push(f"caveconnectome/{image}", tag)
@@ -56,7 +57,7 @@ class World:
         theirs = github.client(upstream_url or self.gh.api_url, None, seconds_between_requests=0,
                                seconds_between_writes=0)
         return Bot(self.clone, options, ours, Upstream(theirs, options.upstreams, retry),
-                   Registry(self.hub.url, retry), out=self.said.append)
+                   RegistryClient(self.hub.url, retry), out=self.said.append)
 
     def run(self, **kw: Any) -> int:
         self.said.clear()
@@ -133,8 +134,9 @@ def make_world(tmp: Path, edit: dict[str, tuple[str, str]] | None = None) -> Ite
     clone, remote = seed_repo(tmp, edit)
     w = World(tmp, gh, hub, clone, remote)
     w.release(SCHEMA, "v5.12.0", "emannotationschemas")
-    w.release(ANNOTATION, "v4.14.1", "annotationengine", schema_pin="5.12.0")
-    w.release(MATERIALIZE, "v4.23.0", "materializationengine", schema_pin="5.10.0")
+    # The releases the local clusters run: ranges, so the global schema service can move on within the major.
+    w.release(ANNOTATION, "v4.14.1", "annotationengine", schema_pin=">=5.12,<6")
+    w.release(MATERIALIZE, "v4.23.0", "materializationengine", schema_pin=">=5.10,<6")
     w.release(MATERIALIZE, "vFastCsv2", "materializationengine")  # a non-semver tag: never proposed
     try:
         yield w

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import datetime
 import json
 import re
 import subprocess
@@ -351,3 +352,14 @@ def test_examples_compile_unchanged_through_the_escapes() -> None:
         files = compile_cluster(base_spec(cluster), f"environments/{cluster}.yaml")
         for rel, data in files.items():
             assert (REPO / "overlays" / cluster / rel).read_bytes() == data, rel
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), [1.0, {"k": float("nan")}]])
+def test_python_configs_get_no_bare_inf_or_nan(value: Any) -> None:
+    """repr(inf) is `inf`, a name Python config files do not define: the spec refuses it (finite floats only),
+    and pyrepr refuses it too, as a second line of defence."""
+    with pytest.raises(escape.Unwritable, match="is not a finite number"):
+        escape.pyrepr(value)
+    with pytest.raises(escape.Unwritable, match="cannot write a date as a Python literal"):
+        escape.pyrepr({"d": datetime.date(2024, 1, 1)})
+    assert escape.pyrepr([1.5, -2.0, 1e300]) == "[1.5, -2.0, 1e+300]"

@@ -66,7 +66,9 @@ def test_chart_version_and_destination_changes(repo: GitRepo, capsys: pytest.Cap
         {"field": "destination name", "old": "daf-minnie", "new": "daf-minnie-2"}]
     assert apps["cave-minnie"]["changes"] == [{"field": "destination name", "old": "daf-minnie", "new": "daf-minnie-2"}]
     assert apps["cave-minnie"]["cluster"] == "minnie" and apps["cave-minnie"]["status"] == "changed"
-    assert data["versions"] == []
+    # the status row the chart bump alters comes first, as the pin of gitops.yaml; no service version changed
+    assert data["versions"] == [
+        {"service": "cert_manager", "cluster": "gitops.yaml", "old": "v1.19.0", "new": "v1.19.1"}]
     print(json.dumps(data["applications"], indent=1))  # shown when the test fails
 
     _, text = diff(repo.root, capsys, "text")
@@ -75,6 +77,7 @@ def test_chart_version_and_destination_changes(repo: GitRepo, capsys: pytest.Cap
     assert ("  ~ Application cave-minnie\n      destination name: daf-minnie → daf-minnie-2\n") in section
     _, md = diff(repo.root, capsys, "markdown")
     assert "**Argo CD Applications** (`overlays/argocd/`)" in md
+    assert md.index("| cert_manager | v1.19.0 → v1.19.1 |") < md.index("**Argo CD Applications**")
     assert "~ Application cave-minnie-cert-manager\n    chart version: v1.19.0 → v1.19.1\n" in md
 
 

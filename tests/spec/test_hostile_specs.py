@@ -208,7 +208,7 @@ def test_secret_guard_still_finds_what_it_found() -> None:
 
 
 @pytest.mark.parametrize(("content", "expected"), [
-    (b"# caf\xe9\n{{ spec.name }}\n", "is not UTF-8 text (save the template as UTF-8)"),
+    (b"# caf\xe9\n{{ spec.name }}\n", "env.j2:1:6: byte 0xe9 is not UTF-8 text (save the template as UTF-8)"),
     (b"{{ spec.name \n", "(a template bug: fix the Jinja syntax)"),
 ])
 def test_a_broken_template_is_one_line_naming_it(repo: Path, content: bytes, expected: str) -> None:
@@ -220,3 +220,108 @@ def test_a_broken_template_is_one_line_naming_it(repo: Path, content: bytes, exp
     line = one_error(run(repo, "build"), "compiler/templates/pprogress/env.j2")
     assert expected in line
     assert digest(repo, "overlays", "environments") == before
+
+
+# --------------------------------------------------------------------------- values YAML reads into non-JSON types
+
+DASH_CONFIG = "config: {cell_type_table: aibs_metamodel_celltypes_v661, valence_map: {E: excitatory, I: inhibitory}}"
+
+
+def _edited(repo: Path, old: str, new: str) -> int:
+    """Replace `old` by `new` in the spec; the 1-based line of the edit."""
+    text = (repo / SPEC).read_text()
+    assert text.count(old) == 1
+    _spec(repo, text.replace(old, new))
+    return text[: text.index(old)].count("\n") + 1
+
+
+@pytest.mark.parametrize(("value", "col", "what"), [
+    ("{d: 2024-01-01}", 23, 'got a date (datetime.date(2024, 1, 1)) (quote it: "2024-01-01"'),
+    ("{b: !!binary aGVsbG8=}", 23, "got a bytes (b'hello') (write a plain string, number, boolean, list or mapping"),
+    ("{s: !!set {a, b}}", 23, "got a set"),
+    ("{f: [1, .nan]}", 27, "config.f[1]: nan is not a finite number (write a finite number"),
+    ("{f: 1e400}", 23, "config.f: inf is not a finite number"),
+])
+def test_dash_config_takes_json_like_values_only(repo: Path, value: str, col: int, what: str) -> None:
+    """A date, bytes, set or non-finite float in a dash config used to reach escape.pyrepr: an internal error."""
+    line_no = _edited(repo, DASH_CONFIG, f"config: {value}")
+    line = one_error(run(repo, "check"), f"{SPEC}:{line_no}:{col}: services.dash.apps.minnie65_public.cell_types.")
+    assert what in line
+    assert line.endswith(")")
+
+
+def test_pychunkedgraph_config_takes_finite_numbers_only(repo: Path) -> None:
+    line_no = _edited(repo, "    graph_ids: [minnie3_v1]\n", "    graph_ids: [minnie3_v1]\n    config: {X: -.inf}\n")
+    line = one_error(run(repo, "check"), f"{SPEC}:{line_no + 1}:17: services.pychunkedgraph.config.X:")
+    assert "-inf is not a finite number (write a finite number" in line
+
+
+@pytest.mark.parametrize("email", ["ops\x1b[31m@cave-demo.org", "$(id)@cave-demo.org", "{{ x }}@cave-demo.org",
+                                   "<!--@cave-demo.org", "a\"b@cave-demo.org"])
+def test_tls_email_is_an_email_address(email: str) -> None:
+    from pydantic import ValidationError
+
+    from compiler.spec.model import ArgoCd, Tls
+    with pytest.raises(ValidationError, match="is not an e-mail address"):
+        Tls(email=email)
+    assert Tls(email="cave-ops@cave-demo.org").email == "cave-ops@cave-demo.org"
+    with pytest.raises(ValidationError, match="holds the control character '\\\\x1b'"):
+        ArgoCd(server="https://kube.example.org/\x1b[2J")
+    with pytest.raises(ValidationError, match="holds the control character '\\\\x07'"):
+        ArgoCd(server="https://kube\x07.example.org")
+
+
+def test_a_long_value_is_not_echoed_whole(repo: Path) -> None:
+    old = "description: MICrONS minnie65 EM imagery, 4x4x40 nm"
+    line_no = _edited(repo, old, "description: " + "a." * 100_000)
+    line = one_error(run(repo, "check"), f"{SPEC}:{line_no}:")
+    assert "String should have at most 500 characters (got 'a.a.a." in line
+    assert len(line) < 300, line
+
+
+def test_a_long_value_in_a_validator_message_is_cut(repo: Path) -> None:
+    old = "description: MICrONS minnie65 EM imagery, 4x4x40 nm"
+    line_no = _edited(repo, old, 'description: "' + "b" * 400 + '\\x07"')
+    line = one_error(run(repo, "check"), f"{SPEC}:{line_no}:")
+    assert f"'{'b' * 78}… holds the control character '\\x07'" in line, line
+
+
+def test_flat_long_lists_stay_fast_and_are_counted_without_aliases(repo: Path) -> None:
+    """~950 KB of flat lists (over 1,000 brackets, no nesting, no alias) used to go to the pure-Python composer
+    (19 s, 366 MB) and blame aliases it does not have."""
+    text = "kind: local\n" + "".join(f"k{i}: [{', '.join(['1'] * 50)}]\n" for i in range(6000))
+    _spec(repo, text)
+    started = time.monotonic()
+    line = one_error(run(repo, "check"), f"{SPEC}:1925:8: has more than 100000 values")
+    assert time.monotonic() - started < 10
+    assert "alias" not in line
+
+
+def test_flat_lists_under_the_limit_load_on_the_c_composer() -> None:
+    from compiler.spec import yamlio
+    text = "kind: local\n" + "".join(f"k{i}: [{', '.join(['1'] * 5)}]\n" for i in range(2000))
+    assert yamlio._nesting_bound(text) > yamlio._C_SAFE_DEPTH
+    assert yamlio._too_deep_for_c(text, "x") is False
+    deep = "x: " + '[ "]", ' * 1500 + "1" + "]" * 1500  # closers inside strings do not hide the depth
+    assert yamlio._too_deep_for_c(deep, "x") is True
+
+
+@pytest.mark.parametrize(("added", "col", "key"), [
+    ("? [a, b]\n: 1\n", 3, "unknown key \"('a', 'b')\""),
+    ("~: 1\n", 1, "unknown key 'None'"),
+])
+def test_complex_and_null_keys_are_reported_where_they_are(repo: Path, added: str, col: int, key: str) -> None:
+    text = (repo / SPEC).read_text()
+    _spec(repo, text + added)
+    line = one_error(run(repo, "check"), f"{SPEC}:{text.count(chr(10)) + 1}:{col}: {key}")
+    assert line.endswith(")")
+
+
+def test_unreadable_rendered_output_is_one_line() -> None:
+    from compiler.errors import UserError
+    from compiler.render.manifests import parse_objects
+    with pytest.raises(UserError) as raised:
+        parse_objects("a: " + "[" * 2000 + "]" * 2000, "overlays/minnie")
+    (problem,) = raised.value.problems
+    assert str(problem) == ("overlays/minnie: rendered output is not YAML: exceeded maximum nesting depth at line 1, "
+                            "column 1003 of the output (check the overlay)")

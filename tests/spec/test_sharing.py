@@ -221,6 +221,21 @@ def test_static_ip_reported_once_per_file(tmp_path: Path) -> None:
                "(environments/minnie.yaml:" in line for line in lines)
 
 
+def test_memorystore_host_in_one_network(tmp_path: Path) -> None:
+    """One host in one VPC is one Memorystore instance: two clusters on it mix their Celery queues and caches."""
+    root = _envs(tmp_path)
+    _edit(root, "fanc", ("project: cave-demo-fanc", "project: cave-demo-minnie"),
+          ("celery_host: 10.93.0.4", "celery_host: 10.91.0.4"))
+    assert _problems(root) == []  # each cluster has its own VPC (daf-<name>-network): another instance
+    _append(root, "fanc", "network:\n  name: shared-net\n")
+    _append(root, "minnie", "network:\n  name: shared-net\n")
+    found = _problems(root)
+    assert len(found) == 2 and all("Memorystore host 10.91.0.4 (network shared-net)" in p for p in found), found
+    assert {p.split(":")[0] for p in found} == {"environments/fanc.yaml", "environments/minnie.yaml"}
+    line = _line(root, "fanc", "  celery_host: 10.91.0.4")
+    assert any(p.startswith(f"environments/fanc.yaml:{line}:") for p in found)
+
+
 def test_pubsub_names(tmp_path: Path) -> None:
     # Pub/Sub names derive from the cluster name, which is unique per file, so only two specs that claim one
     # name (a file-name mismatch, reported on its own) can collide; the rule still sees it.

@@ -15,7 +15,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from compiler.build import specschema
-from compiler.spec.schema import MODELINE, SCHEMA_REL, schema_text, spec_schema, with_modeline
+from compiler.paths import SCHEMA_REL
+from compiler.spec.schema import MODELINE, schema_text, spec_schema, with_modeline
 from compiler.spec.yamlio import load_plain
 from tests.support import REPO
 

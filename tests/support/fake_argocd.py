@@ -1,7 +1,10 @@
 """A small fake Argo CD API server: `GET /api/v1/applications/<name>` as Argo CD's grpc-gateway answers it.
 
 Applications carry the fields the bump bot's staged rollout reads (status.sync.status and .revision,
-status.health.status, status.operationState.syncResult.revision) in Argo CD's JSON shape; errors carry the
+status.health.status, status.operationState.phase, .operation.sync.revision and .syncResult.revision) in Argo CD's
+JSON shape (schemas/crds/argoproj.io/application_v1alpha1.json) and its combinations: status.sync.revision is the
+revision compared against (the branch head, also while OutOfSync), the operation's revisions are what the last sync
+applied (or is applying, while Running); an Application never synced has no operationState. Errors carry the
 gateway's body (`{"error", "code", "message"}`, gRPC codes: 5 NotFound, 16 Unauthenticated). Requests need
 `Authorization: Bearer <TOKEN>`; every request is recorded with the Authorization header it carried.
 """
@@ -22,8 +25,10 @@ STAMP = "2026-01-02T03:04:05Z"
 @dataclass
 class App:
     sync: str = "Synced"  # Synced, OutOfSync, Unknown
-    revision: str | None = None
+    revision: str | None = None  # status.sync.revision: what Argo CD compared against (the branch head)
     health: str = "Healthy"  # Healthy, Progressing, Degraded, Suspended, Missing, Unknown
+    applied: str | None = None  # the last sync operation's revision (None: never synced, no operationState)
+    phase: str = "Succeeded"  # that operation's phase: Running, Succeeded, Failed, Error, Terminating
 
 
 class FakeArgoCd:
@@ -49,9 +54,14 @@ class FakeArgoCd:
         self._server.shutdown()
         self._server.server_close()
 
-    def set(self, name: str, sync: str = "Synced", revision: str | None = None, health: str = "Healthy") -> None:
+    def set(self, name: str, sync: str = "Synced", revision: str | None = None, health: str = "Healthy",
+            applied: str | None = None, phase: str = "Succeeded") -> None:
+        """An Application's state. `applied` defaults to `revision` when Synced (what Argo CD compared is what its
+        last sync applied); OutOfSync leaves it as given (a new head compared, an older revision deployed)."""
+        if applied is None and sync == "Synced":
+            applied = revision
         with self._lock:
-            self.apps[name] = App(sync, revision, health)
+            self.apps[name] = App(sync, revision, health, applied, phase)
 
     def _app_json(self, name: str, app: App) -> dict[str, Any]:
         status: dict[str, Any] = {
@@ -64,11 +74,21 @@ class FakeArgoCd:
         }
         if app.revision is not None:
             status["sync"]["revision"] = app.revision
+        if app.applied is not None:
+            done = app.phase not in ("Running", "Terminating")
+            messages = {"Succeeded": "successfully synced (all tasks run)", "Running": "waiting for healthy state",
+                        "Failed": "one or more objects failed to apply", "Error": "ComparisonError: rpc error",
+                        "Terminating": "terminating"}
             status["operationState"] = {
-                "phase": "Succeeded", "message": "successfully synced (all tasks run)", "startedAt": STAMP,
-                "finishedAt": STAMP, "operation": {"sync": {"revision": app.revision}},
-                "syncResult": {"revision": app.revision, "resources": []},
+                "phase": app.phase, "message": messages.get(app.phase, ""), "startedAt": STAMP,
+                **({"finishedAt": STAMP} if done else {}),
+                "operation": {"sync": {"revision": app.applied}, "initiatedBy": {"automated": True}},
+                "syncResult": {"revision": app.applied, "resources": [],
+                               "source": {"repoURL": "https://github.example/cave/gitops", "path": f"overlays/{name}",
+                                          "targetRevision": "main"}},
             }
+            status["history"] = [{"id": 1, "revision": app.applied, "deployedAt": STAMP,
+                                  "deployStartedAt": STAMP}] if app.phase == "Succeeded" else []
         return {
             "metadata": {"name": name, "namespace": self.namespace, "uid": f"uid-{name}",
                          "resourceVersion": "1234", "creationTimestamp": STAMP},

@@ -37,6 +37,7 @@ class UpstreamRepo:
     tags: list[str] = field(default_factory=list)
     files: dict[tuple[str, str], str] = field(default_factory=dict)  # (ref, path) → text
     raw_releases: bytes | None = None  # served as the release list instead (a broken proxy, a malformed answer)
+    raw_contents: dict[tuple[str, str], str] = field(default_factory=dict)  # (ref, path) → `content` as served
 
     def release(self, tag: str, prerelease: bool = False, draft: bool = False, files: dict[str, str] | None = None,
                 tagged: bool = True) -> None:
@@ -100,6 +101,15 @@ class FakeGitHub:
             self.comments[cid] = {"id": cid, "number": number, "body": body, "user": user}
             return cid
 
+    def open_fork_pull(self, head: str, fork: str, title: str = "a contributor's change", base: str = "main") -> int:
+        """A pull request a person opened from branch `head` of their fork `fork` (owner/name) of this repository."""
+        with self._lock:
+            number = max([*self.pulls, *self.issues, 0]) + 1
+            self.pulls.add(number)
+            self.pull_data[number] = {"number": number, "title": title, "body": "", "head": head, "base": base,
+                                      "state": "open", "fork": fork, "user": HUMAN}
+            return number
+
     def bodies(self, number: int) -> list[str]:
         return [c["body"] for c in sorted(self.comments.values(), key=lambda c: c["id"]) if c["number"] == number]
 
@@ -119,6 +129,11 @@ class FakeGitHub:
         """Someone closes the pull request in the web UI: state, `closed_by` and a `closed` issue event."""
         with self._lock:
             self._set_state(number, "closed", by)
+
+    def reopen(self, number: int, by: dict[str, Any] = HUMAN) -> None:
+        """Someone reopens the pull request in the web UI: state and a `reopened` issue event."""
+        with self._lock:
+            self._set_state(number, "open", by)
 
     def merge(self, number: int, sha: str, by: dict[str, Any] = HUMAN) -> None:
         """Someone merges the pull request (the test pushes the merge commit `sha` to the remote's base)."""
@@ -188,11 +203,12 @@ class FakeGitHub:
         return {
             "id": 9000 + n, "node_id": f"PR_{n}", "number": n, "state": p["state"], "title": p["title"],
             "body": p["body"], "url": url, "html_url": f"https://github.example/{self.repo}/pull/{n}",
-            "issue_url": issue, "comments_url": f"{issue}/comments", "user": BOT, "draft": False,
+            "issue_url": issue, "comments_url": f"{issue}/comments", "user": p.get("user", BOT), "draft": False,
             "merged": bool(p.get("merged_at")), "merged_at": p.get("merged_at"),
             "merge_commit_sha": p.get("merge_commit_sha"), "created_at": STAMP, "updated_at": STAMP,
             "labels": [self._label_json(name) for name in self.labels.get(n, [])],
-            "head": {"ref": p["head"], "label": f"{owner}:{p['head']}", "sha": "0" * 40, "repo": self._repo_json()},
+            "head": {"ref": p["head"], "label": f"{(p.get('fork') or owner).split('/')[0]}:{p['head']}",
+                     "sha": "0" * 40, "repo": self._repo_json(p.get("fork"))},
             "base": {"ref": p["base"], "label": f"{owner}:{p['base']}", "sha": "0" * 40, "repo": self._repo_json()},
         }
 
@@ -316,6 +332,9 @@ class FakeGitHub:
                 if rest[:1] == ["contents"] and len(rest) > 1:
                     path = unquote("/".join(rest[1:]))
                     ref = query.get("ref", ["main"])[0]
+                    if (ref, path) in up.raw_contents:  # a malformed answer: `content` is not base64
+                        return self._send(200, {**fake._content_json(name, ref, path, ""),
+                                                "content": up.raw_contents[(ref, path)]})
                     if (ref, path) not in up.files:
                         return self._error(404, "Not Found")
                     return self._send(200, fake._content_json(name, ref, path, up.files[(ref, path)]))
@@ -389,7 +408,7 @@ class FakeGitHub:
                     if len(data.get("body") or "") > github.COMMENT_LIMIT:
                         return self._error(422, "Validation Failed", errors=[{"resource": "PullRequest",
                                                                               "code": "custom", "field": "body"}])
-                    if any(p["head"] == data["head"] for p in fake.open_pulls()):
+                    if any(p["head"] == data["head"] and not p.get("fork") for p in fake.open_pulls()):
                         return self._error(422, "Validation Failed", errors=[{
                             "resource": "PullRequest", "code": "custom",
                             "message": f"A pull request already exists for {owner}:{data['head']}."}])
@@ -402,7 +421,8 @@ class FakeGitHub:
                 head = query.get("head", [""])[0]
                 base = query.get("base", [""])[0]
                 items = [fake._pull_json(p) for _, p in sorted(fake.pull_data.items())
-                         if state in ("all", p["state"]) and (not head or head == f"{owner}:{p['head']}")
+                         if state in ("all", p["state"])
+                         and (not head or head == f"{(p.get('fork') or owner).split('/')[0]}:{p['head']}")
                          and (not base or base == p["base"])]
                 return self._page(items, query, f"/repos/{fake.repo}/pulls")
 

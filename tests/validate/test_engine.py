@@ -15,7 +15,7 @@ from compiler.main import main
 from compiler.validate.engine import validate_objects
 from compiler.validate.rules import looks_random, shannon_entropy
 from compiler.validate.schemas import Schemas
-from tests.support.render import SHARED_CRDS
+from tests.support.render import CRD_SCHEMAS
 
 Obj = dict[str, Any]
 
@@ -77,9 +77,9 @@ def rules(objects: list[Obj]) -> list[tuple[str, str, str]]:
 
 
 def crd_dir_schemas() -> Schemas:
-    if not SHARED_CRDS.is_dir():
-        pytest.skip(f"no CRD schema test data at {SHARED_CRDS}")
-    return Schemas.from_options(SHARED_CRDS, [])
+    if not CRD_SCHEMAS.is_dir():
+        pytest.skip(f"no CRD schema test data at {CRD_SCHEMAS}")
+    return Schemas.from_options(CRD_SCHEMAS, [])
 
 
 def test_clean_set_passes() -> None:
@@ -465,7 +465,7 @@ def test_command_catches_a_password_in_a_rendered_configmap(
     config = "LOG_LEVEL=info\nSERVICE=guidebook\nDB_PASSWORD=hunter2hunter2\n"
     fleet.write({"overlays/minnie/configs/guidebook.cfg": config})
     argv = ["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
-            "--crd-schemas", str(SHARED_CRDS)]
+            "--crd-schemas", str(CRD_SCHEMAS)]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "hunter2" not in captured.out + captured.err
@@ -487,7 +487,7 @@ def test_shannon_entropy() -> None:
 
 def test_command_clean_fleet(fleet: Any, capsys: pytest.CaptureFixture[str], kustomize_tool: object) -> None:
     code = main(["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
-            "--crd-schemas", str(SHARED_CRDS)])
+            "--crd-schemas", str(CRD_SCHEMAS)])
     captured = capsys.readouterr()
     assert (code, captured.out) == (0, "")
     assert "validated minnie, pinky: valid" in captured.err
@@ -497,7 +497,7 @@ def test_command_reports_all_problems(fleet: Any, capsys: pytest.CaptureFixture[
     deploy = (fleet.root / "base/guidebook/deployment.yaml").read_text()
     fleet.write({"base/guidebook/deployment.yaml": deploy.replace("requests: {cpu: 100m, memory: 128Mi}", "{}")})
     argv = ["-C", str(fleet.root), "validate", "--no-fleet-rules", "--kubernetes-version", "1.31",
-            "--crd-schemas", str(SHARED_CRDS)]
+            "--crd-schemas", str(CRD_SCHEMAS)]
     assert main([*argv, "minnie"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines == [

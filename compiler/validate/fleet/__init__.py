@@ -134,8 +134,6 @@ class ClusterView:
 
 def addon_paths(argocd: list[Obj]) -> dict[str, list[str]]:
     """cluster -> the repository paths under overlays/argocd/ its add-on Applications sync (not charts)."""
-    from compiler.paths import ARGOCD_DIR, OVERLAYS
-
     out: dict[str, list[str]] = {}
     for app in argocd:
         path = get(app, "spec", "source", "path")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from compiler import catalog
 from compiler.build.argocd import ADDONS
 from compiler.build.compile import IGNORE_HEALTH, WAVE
+from compiler.paths import ARGOCD_DIR, overlay_rel
 from compiler.render.manifests import field_path, get, object_id
 from compiler.spec.derive import secret_keys, secret_manager_name
 from compiler.spec.fleet import serving_global
@@ -79,7 +80,7 @@ HEALTH_KINDS = frozenset({
     "Application",
 })
 CLUSTER_KINDS = ("ClusterSecretStore", "ClusterIssuer")  # cluster-scoped kinds the health checks refer to
-ROOT_PATH = "overlays/argocd"
+ROOT_PATH = overlay_rel(ARGOCD_DIR)  # overlays/argocd, the app-of-apps
 
 
 # --------------------------------------------------------------------------- results
@@ -577,7 +578,7 @@ def simulate_world(ctx: SyncContext, world: frozenset[str], *, reach_all: bool =
             continue
         chart = get(obj, "spec", "source", "chart")
         cluster = str(labels.get("cave.io/cluster") or path.rsplit("/", 1)[-1])
-        if path == f"overlays/{cluster}" and cluster in fleet.objects:
+        if path == overlay_rel(cluster) and cluster in fleet.objects:
             component = "cave"  # syncs the cluster's overlay, which the model replays
         else:  # an add-on: a chart, or a folder of overlays/argocd/addons/
             component = str(labels.get("cave.io/component") or get(obj, "spec", "source", "helm", "releaseName")

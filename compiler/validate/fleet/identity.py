@@ -23,7 +23,6 @@ from compiler.validate.rules import PodTemplate
 
 RULE = "google-identity"
 ANNOTATION = catalog.WORKLOAD_IDENTITY
-SERVICE_LABEL = "cave.io/service"
 
 
 def _uses(grants: list[Grant]) -> str:
@@ -44,7 +43,7 @@ def _cluster(fleet: Fleet, view: ClusterView) -> Iterator[Finding]:
     plan = {r.key for r in view.plan}
     grants = google_grants(view.spec)
     for template in view.objects.pod_templates:
-        entry = catalog.BY_NAME.get(str(get(template.owner, "metadata", "labels", SERVICE_LABEL)))
+        entry = catalog.BY_NAME.get(str(get(template.owner, "metadata", "labels", catalog.SERVICE_LABEL)))
         if entry is None or not entry.google:
             continue
         needed = [g for g in grants if g.service == entry.name]
