@@ -202,12 +202,6 @@ def tree_of(root: Path, commit: str) -> str:
     return run(root, "rev-parse", f"{commit}^{{tree}}").stdout.strip()
 
 
-def authors(root: Path, base: str, head: str) -> list[tuple[str, str, str]]:
-    """(commit, author email, author name) of each commit reachable from head but not from base."""
-    out = run(root, "log", "--format=%H%x00%ae%x00%an", f"{base}..{head}").stdout
-    return [(r[0], r[1], r[2]) for r in (line.split("\0") for line in out.splitlines() if line) if len(r) == 3]
-
-
 def push(root: Path, remote: str, commit: str, branch: str, expect: str | None) -> None:
     """Set the remote's branch to commit, only if it is still at `expect` (None: only if it does not exist)."""
     lease = f"--force-with-lease=refs/heads/{branch}:{expect or ''}"
