@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import tarfile
 from collections.abc import Sequence
@@ -196,6 +197,12 @@ def commit_all(root: Path, message: str, name: str, email: str) -> str:
     identity = ("-c", f"user.name={name}", "-c", f"user.email={email}")
     run(root, *identity, "commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message)
     return run(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def blob_id(data: bytes) -> str:
+    """Git's blob id of some bytes (what `git hash-object` prints): a file on disk compared with a commit's, or
+    with what build wrote, without reading either again."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def tree_of(root: Path, commit: str) -> str:

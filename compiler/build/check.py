@@ -153,7 +153,7 @@ def _fingerprint() -> str:
 
 
 def _blobs(tree: overlays.Tree) -> dict[str, str]:
-    return {rel: _blob_id(data) for rel, data in tree.items()}
+    return {rel: git.blob_id(data) for rel, data in tree.items()}
 
 
 def _spec_names(root: Path) -> list[str]:
@@ -252,9 +252,6 @@ def require_fresh(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
 # --------------------------------------------------------------------------- the base of a diff
 
 
-_blob_id = overlays.blob_id
-
-
 def _compiler_changed(root: Path, commit: str) -> bool:
     """Whether the compiler running now differs from the one committed at `commit` (when the repository holds it)."""
     try:
@@ -279,11 +276,11 @@ def stale_at(root: Path, commit: str, clusters: Sequence[str], label: str) -> li
         return {rel[len(start):]: blob for rel, blob in files.items() if rel.startswith(start)}
 
     def in_worktree(cluster: str) -> dict[str, str]:
-        return {rel: _blob_id(data) for rel, data in overlays.read_tree(root / OVERLAYS / cluster).items()}
+        return {rel: git.blob_id(data) for rel, data in overlays.read_tree(root / OVERLAYS / cluster).items()}
 
     def same_spec(cluster: str) -> bool:
         path = root / spec_rel(cluster)
-        return path.is_file() and files.get(spec_rel(cluster)) == _blob_id(path.read_bytes())
+        return path.is_file() and files.get(spec_rel(cluster)) == git.blob_id(path.read_bytes())
 
     todo = [c for c in sorted(set(clusters)) if spec_rel(c) in files
             and not (same_spec(c) and at_base(c) == in_worktree(c))]
@@ -304,7 +301,7 @@ def stale_at(root: Path, commit: str, clusters: Sequence[str], label: str) -> li
                            f"({err.problems[0]})")
                 continue
             tree = overlays.expected({cluster: spec})[cluster]
-            if {rel: _blob_id(data) for rel, data in tree.items()} != at_base(cluster):
+            if {rel: git.blob_id(data) for rel, data in tree.items()} != at_base(cluster):
                 out.append(f"{OVERLAYS}/{cluster} at {label} is stale: it differs from what {spec_rel(cluster)} "
                            "there compiles to, so this diff also shows what building it would change")
     return out

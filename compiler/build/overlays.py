@@ -50,7 +50,6 @@ import ctypes
 import errno
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import secrets
@@ -145,10 +144,6 @@ def generated_overlays(root: Path) -> list[str]:
     return [d.name for d in sorted(base.iterdir())
             if d.name != ARGOCD and not d.name.startswith(".") and d.is_dir() and is_generated(d)]
 
-
-def blob_id(data: bytes) -> str:
-    """Git's blob id of some bytes, to compare files with a commit's without reading them."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def _say(message: str) -> None:
@@ -389,7 +384,7 @@ def _record_written(root: Path, trees: dict[str, Tree], removed: list[str]) -> N
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for name, tree in trees.items():
-            blobs = {rel: blob_id(data) for rel, data in sorted(tree.items())}
+            blobs = {rel: git.blob_id(data) for rel, data in sorted(tree.items())}
             if _read_written(root, name) == blobs:
                 continue
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
@@ -442,7 +437,7 @@ def classify(record: Record, on_disk: Tree, new: Tree) -> dict[str, str]:
     for rel, data in sorted(on_disk.items()):
         if new.get(rel) == data:
             continue
-        blob = blob_id(data)
+        blob = git.blob_id(data)
         if written is not None and written.get(rel) == blob:
             out[rel] = STALE
         elif (committed is not None and committed.get(rel) == blob) or (written is None and committed is None):

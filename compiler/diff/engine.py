@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -239,7 +238,7 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
                if rel.startswith(f"{ENV_DIR}/") and rel.endswith(".yaml") and rel.count("/") == 1}
     now = {p.stem: p.read_bytes() for p in sorted((root / ENV_DIR).glob("*.yaml"))}
     # only specs that differ can change a version: parse just those (a spec takes ~25 ms)
-    differ = {c for c in at_base.keys() | now.keys() if c not in now or at_base.get(c) != _git_blob_id(now[c])}
+    differ = {c for c in at_base.keys() | now.keys() if c not in now or at_base.get(c) != git.blob_id(now[c])}
     blobs = git.cat_blobs(root, sorted({at_base[c] for c in differ if c in at_base}))
     old = {c: plain(blobs[at_base[c]]) for c in differ if c in at_base and at_base[c] in blobs}
     new = {c: plain(now[c]) for c in differ if c in now}
@@ -255,7 +254,3 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
                                plain(now_settings) if now_settings else None)
     return changes
 
-
-def _git_blob_id(data: bytes) -> str:
-    """Git's blob id of some bytes: a working-tree file compared with a commit's without reading the commit's."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()

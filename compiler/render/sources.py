@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
@@ -42,10 +41,6 @@ def select_clusters(root: Path, requested: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- input trees
 
 
-def blob_id(data: bytes) -> str:
-    """Git's blob id of some bytes: files are identified the same way on disk and in a commit."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
 
 class Source:
     """A tree of input files addressed by paths relative to its root (posix, normalised)."""
@@ -70,7 +65,7 @@ class Source:
         raise NotImplementedError
 
     def digest(self, rel: str) -> str:
-        return blob_id(self.read(rel))
+        return git.blob_id(self.read(rel))
 
     def kustomization(self, directory: str) -> str | None:
         """The kustomization file of a directory (relative path), if it has one."""
@@ -117,7 +112,7 @@ class FsSource(Source):
     def digest(self, rel: str) -> str:
         digest = self._known.get(rel) or self._digests.get(rel)
         if digest is None:
-            digest = self._digests[rel] = blob_id(self.read(rel))
+            digest = self._digests[rel] = git.blob_id(self.read(rel))
         return digest
 
 
