@@ -176,8 +176,30 @@ def measured(argv: list[str], cwd: Path | None = None) -> tuple[float, int]:
     return float(seconds), int(kib) // 1024
 
 
-def naive_script(root: Path, tool: kustomize.Kustomize, workers: int) -> list[str]:
-    """Render every overlay on both sides (one kustomize process each), then `diff -ru`."""
+def cpu_split(root: Path) -> tuple[float, float, float]:
+    """(wall s, the compiler's own CPU-s, its children's CPU-s: kustomize and git) of `diff`, run in a fresh
+    process so that both rusage counts cover only it. Children's CPU over the cores is the floor a diff can reach."""
+    helper = (
+        "import contextlib, io, resource, sys, time\n"
+        "from compiler.main import main\n"
+        "t = time.perf_counter()\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = main(sys.argv[1:])\n"
+        "dt = time.perf_counter() - t\n"
+        "me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "assert rc in (0, 1), rc\n"
+        "print(dt, me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime)\n"
+    )
+    argv = ["-C", str(root), "diff", "--format", "text"]
+    out = subprocess.run([sys.executable, "-c", helper, *argv], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CAVE_GITOPS_PROGRESS": "off"})
+    wall, own, children = (float(x) for x in out.stdout.split())
+    return wall, own, children
+
+
+def naive_script(root: Path, tool: kustomize.Kustomize, workers: int, base: str = "HEAD") -> list[str]:
+    """Render every overlay on both sides (`base` and the working tree, one kustomize process each), then
+    `diff -ru` (bench_pr.py uses it too)."""
     cmd = " ".join(tool.command)
     return [
         "bash",
@@ -186,7 +208,7 @@ def naive_script(root: Path, tool: kustomize.Kustomize, workers: int) -> list[st
             set -e
             work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
             mkdir -p "$work/tree" "$work/old" "$work/new"
-            git -C {root} archive HEAD environments overlays base | tar -x -C "$work/tree"
+            git -C {root} archive {base} environments overlays base | tar -x -C "$work/tree"
             render() {{ {cmd} "$2/overlays/$1" > "$3/$1.yaml"; }}
             export -f render
             ls {root}/overlays | xargs -P {workers} -I{{}} bash -c 'render {{}} "$0" "$1"' "$work/tree" "$work/old"
@@ -236,7 +258,11 @@ def scenario(root: Path, name: str, runs: int, tool: kustomize.Kustomize) -> Non
         f"    reduced renders: {len(reduced)} clusters (kept {', '.join(kept) or '-'}); full: {len(full)}"
         + (f" ({'; '.join(reasons)[:200]})" if reasons else "")
     )
+    subprocess.run(clear, check=True)
+    wall, own, children = cpu_split(root)
     print(f"    ours, cold cache            {cold:7.2f} s   peak {cold_peak} MiB")
+    print(f"      one cold run: {wall:.2f} s wall; the compiler's own CPU {own:.2f} s, kustomize and git {children:.2f}"
+          f" CPU-s, so the renders alone need {children / cpus:.2f} s on {cpus} CPUs")
     print(f"    ours, base side cached      {base_warm:7.2f} s   peak {base_peak} MiB")
     print(f"    ours, both sides cached     {warm:7.2f} s   peak {warm_peak} MiB")
     print(f"    naive, sequential           {naive_seq:7.2f} s   peak {naive_peak} MiB")

@@ -21,7 +21,8 @@ def make_fleet(dest: Path, locals_count: int = 99) -> Path:
         # PCG bucket path (two clusters writing the same data are refused: compiler/spec/sharing.py)
         text = re.sub(r"minnie", name, template)
         text = text.replace("pcg_bucket: cave-demo-pcg-edges", f"pcg_bucket: cave-demo-pcg-edges/{name}")
-        text = re.sub(r"static_ip: \S+", f"static_ip: 192.0.2.{i}", text)  # each cluster reserves its own
+        # each cluster reserves its own address (198.18.0.0/15, the benchmarking range: room for 131,070)
+        text = re.sub(r"static_ip: \S+", f"static_ip: 198.{18 + i // 65536}.{i // 256 % 256}.{i % 256}", text)
         (env / f"{name}.yaml").write_text(text)
     if not (dest / "base").exists():
         shutil.copytree(REPO / "base", dest / "base")

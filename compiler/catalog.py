@@ -21,6 +21,8 @@ ClusterKind = Literal["global", "local"]
 Scaling = Literal["hpa", "fixed", "job"]
 ImageRegistry = Literal["repository", "dockerhub", "data-project-gcr"]
 SERVICE_LABEL = "cave.io/service"  # on every object of a service: build sets it, diff and the fleet rules read it
+CLUSTER_LABEL = "cave.io/cluster"  # on every object of a cluster's overlay and on its Argo CD Applications
+COMPONENT_LABEL = "cave.io/component"  # on an Application: "cave", an add-on's name, or "app-of-apps"
 
 
 @dataclass(frozen=True)

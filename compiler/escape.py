@@ -262,3 +262,24 @@ def shell(text: str) -> str:
 def shell_double_quoted(text: str) -> str:
     """`text` for inside a double-quoted shell string: `\\`, `$`, backtick and `"` escaped with a backslash."""
     return re.sub(r'([\\$`"])', r"\\\1", text)
+
+
+# --------------------------------------------------------------------------- Mermaid
+
+# Characters with a meaning somewhere in a Mermaid label or its Markdown fence: the quote that ends the label,
+# '#' that starts an entity code, HTML ('<', '>', '&' with htmlLabels), '`' (a Markdown string, and the fence),
+# '%' ('%%' comments and directives), '$' ('$$' opens KaTeX maths), and the brackets and pipes of shapes and edge
+# labels.
+_MERMAID_SPECIAL = re.compile(r'[#"<>&`%$|\[\](){}\\;:*_~]')
+_EDGE_SPACE = re.compile(r"^[\s\ufeff]+|[\s\ufeff]+$")
+
+
+def mermaid_label(text: str) -> str:
+    """A Mermaid label's text, for inside double quotes (`id["..."]`, `-->|"..."|`, `subgraph id ["..."]`): one
+    line (md_visible), every character Mermaid or Markdown could read as syntax written as an entity code `#N;`,
+    which Mermaid shows as that character, and so are spaces at either end (Mermaid would trim them). No value can
+    end the label, open a comment, directive or formula, add HTML or a node, or close the code fence the diagram
+    sits in. An empty label is one space: Mermaid refuses `[""]`."""
+    escaped = _MERMAID_SPECIAL.sub(lambda m: f"#{ord(m.group())};", md_visible(text))
+    escaped = _EDGE_SPACE.sub(lambda m: "".join(f"#{ord(c)};" for c in m.group()), escaped)
+    return escaped or " "

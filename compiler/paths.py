@@ -13,6 +13,11 @@ SETTINGS_FILE = "gitops.yaml"  # repository-level settings
 STATE_DIR = Path(".cache/cave-gitops")  # the commands' own state, relative to the repository root (not committed)
 CACHE_DIR = STATE_DIR / "renders"  # render cache
 COMPILED_CACHE_DIR = STATE_DIR / "compiled"  # what build writes, by input hash (build/check.py)
+PARSED_CACHE_DIR = STATE_DIR / "parsed"  # parsed YAML as JSON, by text hash (render/cache.py)
+VALIDATED_CACHE_DIR = STATE_DIR / "validated"  # validate's findings, by content hash (validate/cache.py)
+# The caches keyed by content, which CI saves after each merge to main and restores for pull requests
+# (.github/workflows/render-cache.yml, ci.yml); the rest of STATE_DIR (build's records, its lock) is per checkout.
+CONTENT_CACHES = (CACHE_DIR, PARSED_CACHE_DIR, VALIDATED_CACHE_DIR, COMPILED_CACHE_DIR)
 SCHEMA_REL = "schemas/spec.schema.json"  # the editors' schema of a spec (spec/schema.py), written by build
 CRD_SCHEMAS = Path("schemas/crds")  # validate's default CRD schemas, <group>/<kind>_<version>.json (schemas/README.md)
 

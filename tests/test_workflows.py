@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from compiler import github
+from compiler.paths import CONTENT_CACHES
 from compiler.render import kustomize
 from tests.support import REPO
 from tests.support.fake_github import TOKEN, FakeGitHub
@@ -253,3 +254,25 @@ def test_a_spec_only_pull_request_skips_the_test_suite_but_not_check_validate_di
         assert changed_code(root, tmp_path) == ("code=true", ""), path
         git(root, "reset", "-q", "--hard", "HEAD~1")
     assert changed_code(root, tmp_path)[0] == "code=false"
+
+
+def test_every_cache_step_keeps_the_commands_whole_state_directory() -> None:
+    """render-cache.yml saves the content-keyed caches after each merge; ci.yml restores the same folders (renders,
+    parsed objects, validate's findings, compiled overlays: paths.CONTENT_CACHES), falling back to main's: a step
+    caching only some of them, or a key prefix the other workflow never writes, would make a pull request redo what
+    main already did (and the rest of .cache/cave-gitops, build's records and lock, is not content-keyed)."""
+    saved: list[tuple[str, str]] = []
+    for path in (CI, RENDER_CACHE):
+        data: dict[str, Any] = yaml.safe_load(path.read_text())
+        for job in data["jobs"].values():
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/cache@"):
+                    saved.append((path.name, step["with"]["path"]))
+                    restore = step["with"].get("restore-keys", "")
+                    if path == CI:
+                        assert "cave-state-main-" in restore.split(), step["name"]
+                    else:
+                        assert step["with"]["key"].startswith("cave-state-main-"), step["name"]
+    want = sorted(str(p) for p in CONTENT_CACHES)
+    assert saved and all(sorted(p.split()) == want for _, p in saved), saved
+    assert {name for name, _ in saved} == {CI.name, RENDER_CACHE.name}

@@ -161,7 +161,7 @@ def _pool_fields(cluster: str, zone: str, pool: NodePool) -> dict[str, object]:
     return {
         "cluster": cluster, "location": zone, "machine_type": pool.machine_type, "disk_size_gb": pool.disk_gb,
         "min_nodes": pool.min_nodes, "max_nodes": pool.max_nodes, "preemptible": pool.preemptible,
-        "taints": [f"pool={pool.name}:NoSchedule"] if pool.tainted else [],
+        "taints": pool.taints,
         "sysctls": dict(NODE_SYSCTLS),
     }
 

@@ -30,6 +30,7 @@ NAME_MAX = 63  # Argo CD's label tracking puts the Application name in a label v
 WAVE_SETUP = "-1"  # the AppProject and the health check, before any Application
 # (add-ons, CAVE) waves by cluster kind: every global Application before every local one
 WAVES = {"global": (0, 1), "local": (2, 3)}
+CAVE = "cave"  # the component label (catalog.COMPONENT_LABEL) of a cluster's CAVE Application
 RETRY = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}
 WORKLOAD_IDENTITY = catalog.WORKLOAD_IDENTITY
 # Google service accounts daf-<role>-<cluster> the add-ons act as (Workload Identity); `name` (compiler/spec/
@@ -304,7 +305,7 @@ def cave_application(settings: Settings, cluster: str, spec: ClusterSpec) -> dic
     return {
         "apiVersion": API_VERSION, "kind": "Application",
         "metadata": _metadata(settings, app_name(settings, cluster), WAVES[spec.kind][1],
-                              {"cave.io/cluster": cluster, "cave.io/component": "cave"}),
+                              {catalog.CLUSTER_LABEL: cluster, catalog.COMPONENT_LABEL: CAVE}),
         "spec": {
             "project": argo.project,
             "source": {"repoURL": argo.repo_url, "targetRevision": argo.target_revision,
@@ -339,7 +340,7 @@ def addon_application(settings: Settings, cluster: str, spec: ClusterSpec, addon
     return {
         "apiVersion": API_VERSION, "kind": "Application",
         "metadata": _metadata(settings, app_name(settings, cluster, addon), WAVES[spec.kind][0],
-                              {"cave.io/cluster": cluster, "cave.io/component": addon.name}),
+                              {catalog.CLUSTER_LABEL: cluster, catalog.COMPONENT_LABEL: addon.name}),
         "spec": body,
     }
 
@@ -389,7 +390,7 @@ def metrics_adapter_overlay(settings: Settings, spec: ClusterSpec) -> dict[str, 
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "labels": [{"pairs": {"cave.io/cluster": spec.name}, "includeSelectors": False}],
+        "labels": [{"pairs": {catalog.CLUSTER_LABEL: spec.name}, "includeSelectors": False}],
         "resources": [f"{up}{METRICS_ADAPTER_BASE}"],
         "images": [{"name": METRICS_ADAPTER_IMAGE, "newName": pinned.image, "newTag": pinned.tag}],
         "patches": [{"patch": dump_yaml(account)}],
@@ -401,7 +402,7 @@ def metrics_adapter_application(settings: Settings, cluster: str, spec: ClusterS
     return {
         "apiVersion": API_VERSION, "kind": "Application",
         "metadata": _metadata(settings, app_name(settings, cluster, METRICS_ADAPTER), WAVES[spec.kind][0],
-                              {"cave.io/cluster": cluster, "cave.io/component": METRICS_ADAPTER}),
+                              {catalog.CLUSTER_LABEL: cluster, catalog.COMPONENT_LABEL: METRICS_ADAPTER}),
         "spec": {
             "project": argo.project,
             "source": {"repoURL": argo.repo_url, "targetRevision": argo.target_revision,
@@ -416,7 +417,7 @@ def root_application(settings: Settings) -> dict[str, Any]:
     argo = settings.argocd
     return {
         "apiVersion": API_VERSION, "kind": "Application",
-        "metadata": _metadata(settings, root_name(settings), WAVE_SETUP, {"cave.io/component": "app-of-apps"}),
+        "metadata": _metadata(settings, root_name(settings), WAVE_SETUP, {catalog.COMPONENT_LABEL: "app-of-apps"}),
         "spec": {
             # The built-in project: it exists before this root creates the project the other Applications use.
             "project": "default",

@@ -3,32 +3,39 @@ and the guard of the commands that read overlays (render, validate, diff): never
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib.metadata
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from compiler import git
+from compiler import fingerprint, git
 from compiler.build import overlays, specschema
 from compiler.build.compile import GENERATED_MARK
 from compiler.errors import Problem, UserError
 from compiler.paths import COMPILED_CACHE_DIR, ENV_DIR, OVERLAYS, PACKAGE_DIR, SETTINGS_FILE, spec_rel
 from compiler.spec import placeholders
-from compiler.spec.load import Loaded, load_all, secret_problems, validate_document
+from compiler.spec.load import Loaded, document_cache, load_all, secret_problems, validate_document
 from compiler.spec.yamlio import MAX_FILE_BYTES, load_document
 
 
-def differences(root: Path) -> list[str]:
+def differences(root: Path, *, use_cache: bool = True) -> list[str]:
     """`check`'s verdict: every way overlays/ and schemas/spec.schema.json differ from what build would write, one
     line each, files edited or added by hand first (build would overwrite or delete them: overlays.classify tells
-    them from stale files), the spec schema last."""
+    them from stale files), the spec schema last.
+
+    Every spec is loaded as build loads it (a spec build would refuse is a UserError); overlays whose files are
+    byte for byte what the compiled cache says their specs compile to are done; only the others are compiled
+    again, to say how they differ."""
     overlays.recover(root)
-    loaded = load_all(root)
-    trees = overlays.expected_all(root, loaded)
+    loaded = load_all(root, use_cache=use_cache)
+    blobs = expected_blobs(root, None, argocd=True, loaded=loaded, use_cache=use_cache)
+    differing = [name for name, want in blobs.items() if _blobs(overlays.read_overlay(root, name)) != want]
+    trees = overlays.expected(loaded, [c for c in differing if c != overlays.ARGOCD])
+    if overlays.ARGOCD in differing or (overlays.ARGOCD not in blobs and (root / SETTINGS_FILE).is_file()):
+        argocd_tree = overlays.expected_argocd(root, loaded)
+        if argocd_tree is not None:
+            trees[overlays.ARGOCD] = argocd_tree
     on_disk = {name: overlays.read_overlay(root, name) for name in trees}
     known = overlays.records(root, [name for name in trees if on_disk[name] and on_disk[name] != trees[name]])
     hand: list[str] = []
@@ -87,10 +94,11 @@ def is_managed(root: Path) -> bool:
             or overlays.is_generated(root / OVERLAYS / overlays.ARGOCD))
 
 
-def load_spec(root: Path, cluster: str) -> Loaded:
+def load_spec(root: Path, cluster: str, *, use_cache: bool = True) -> Loaded:
     """One spec, validated as build validates each file. The cross-spec rules are left out: they can make build
     refuse, but they change no byte of an overlay. Any problem is raised as build reports it (load_all)."""
-    doc, found = load_document(root / spec_rel(cluster), spec_rel(cluster))
+    doc, found = load_document(root / spec_rel(cluster), spec_rel(cluster),
+                               document_cache(root) if use_cache else None)
     if doc is not None and not found and not secret_problems(doc)[0] and not placeholders.problems(doc):
         spec, found = validate_document(doc)
         if spec is not None and not found:
@@ -110,10 +118,7 @@ class Compiled:
 
     @staticmethod
     def key(*parts: bytes) -> str:
-        digest = hashlib.sha256(_fingerprint().encode())
-        for part in parts:
-            digest.update(b"%d\0" % len(part) + part)
-        return digest.hexdigest()
+        return fingerprint.key(*parts)
 
     def get(self, key: str) -> dict[str, str] | None:
         if self.directory is None:
@@ -137,21 +142,6 @@ class Compiled:
             pass  # a cache that cannot be written only costs time
 
 
-@functools.cache
-def _fingerprint() -> str:
-    """A hash of everything besides the specs that decides what build writes."""
-    digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    for dist in ("ruamel.yaml", "PyYAML", "pydantic"):
-        try:
-            digest.update(f"{dist}={importlib.metadata.version(dist)}\0".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{dist}=none\0".encode())
-    return digest.hexdigest()
-
-
 def _blobs(tree: overlays.Tree) -> dict[str, str]:
     return {rel: git.blob_id(data) for rel, data in tree.items()}
 
@@ -172,11 +162,18 @@ def inputs(root: Path) -> dict[str, bytes]:
     """The bytes build compiles from: every spec (by cluster name) and gitops.yaml (under its file name).
 
     Only regular files of at most yamlio.MAX_FILE_BYTES are read: a named pipe or device (which would block or
-    never end) or an oversized file is left out here and refused, with its place, when the specs are loaded."""
+    never end) or an oversized file is not, and stands here as a marker of what it is (so every key built from
+    these inputs changes with it, and a cache hit never skips the load that refuses it, with its place)."""
     out: dict[str, bytes] = {}
     for name, path in [*((n, root / spec_rel(n)) for n in _spec_names(root)), (SETTINGS_FILE, root / SETTINGS_FILE)]:
-        if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file() and info.st_size <= MAX_FILE_BYTES:
             out[name] = path.read_bytes()
+        else:
+            out[name] = b"\0not read: mode %o, %d bytes, modified %d" % (info.st_mode, info.st_size, info.st_mtime_ns)
     return out
 
 
@@ -195,18 +192,15 @@ def remember(root: Path, trees: dict[str, overlays.Tree], before: dict[str, byte
             cache.put(_cluster_key(name, specs[name]), _blobs(tree))
 
 
-def stale(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
-          loaded: dict[str, Loaded] | None = None, use_cache: bool = True) -> list[Problem]:
-    """The overlays a command is about to read that are not what build would write from the specs now.
+def expected_blobs(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
+                   loaded: dict[str, Loaded] | None = None, use_cache: bool = True,
+                   load: Callable[[], dict[str, Loaded]] | None = None) -> dict[str, dict[str, str]]:
+    """overlay name → {file: git blob id} of what build would write for `clusters` (None: every spec), and for
+    overlays/argocd/ when `argocd` (and the repository has gitops.yaml).
 
-    `clusters` (None: every spec) are compiled in memory from their own spec alone, and overlays/argocd/ too
-    when `argocd` (it spans every spec, so every spec is loaded; `loaded` saves loading them again), unless the
-    compiled cache already knows what those exact inputs compile to. A spec without its overlay counts
-    (missing); names without a spec are left to the caller's "unknown cluster".
-    """
-    overlays.recover(root)  # a killed build's leftovers are repaired before anything is read
-    if not is_managed(root):
-        return []
+    Each cluster is compiled in memory from its own spec alone, and overlays/argocd/ from every spec (so every spec
+    is loaded: `loaded` saves loading them again, `load` is how the caller loads them all when it will need them
+    too), unless the compiled cache already knows what those exact inputs compile to."""
     cache = Compiled(root, use_cache=use_cache)
     files = inputs(root)
     names = sorted(c for c in files if c != SETTINGS_FILE and (clusters is None or c in clusters))
@@ -219,20 +213,37 @@ def stale(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
             todo.append(cluster)
         else:
             expected[cluster] = hit
-    specs = {c: loaded[c] if loaded is not None and c in loaded else load_spec(root, c) for c in todo}
+    argocd_key: str | None = None
+    argocd_hit: dict[str, str] | None = None
+    if argocd and SETTINGS_FILE in files:
+        argocd_key = _argocd_key(files[SETTINGS_FILE], {c: data for c, data in files.items() if c != SETTINGS_FILE})
+        argocd_hit = cache.get(argocd_key)
+        if argocd_hit is None and loaded is None:  # every spec is needed: load them once, for the clusters too
+            loaded = load() if load is not None else load_all(root, for_fleet_rules=True, use_cache=use_cache)
+    specs = {c: loaded[c] if loaded is not None and c in loaded else load_spec(root, c, use_cache=use_cache)
+             for c in todo}
     for cluster, tree in overlays.expected(specs, todo).items():
         expected[cluster] = _blobs(tree)
         cache.put(keys[cluster], expected[cluster])
-    if argocd and SETTINGS_FILE in files:
-        key = _argocd_key(files[SETTINGS_FILE], {c: data for c, data in files.items() if c != SETTINGS_FILE})
-        hit = cache.get(key)
-        if hit is None:
-            argocd_tree = overlays.expected_argocd(root, loaded or load_all(root, for_fleet_rules=True))
-            if argocd_tree is not None:
-                hit = _blobs(argocd_tree)
-                cache.put(key, hit)
-        if hit is not None:
-            expected[overlays.ARGOCD] = hit
+    if argocd_key is not None and argocd_hit is None and loaded is not None:
+        argocd_tree = overlays.expected_argocd(root, loaded)
+        if argocd_tree is not None:
+            argocd_hit = _blobs(argocd_tree)
+            cache.put(argocd_key, argocd_hit)
+    if argocd_hit is not None:
+        expected[overlays.ARGOCD] = argocd_hit
+    return expected
+
+
+def stale(root: Path, clusters: Sequence[str] | None, *, argocd: bool, loaded: dict[str, Loaded] | None = None,
+          use_cache: bool = True, load: Callable[[], dict[str, Loaded]] | None = None) -> list[Problem]:
+    """The overlays a command is about to read that are not what build would write from the specs now
+    (expected_blobs). A spec without its overlay counts (missing); names without a spec are left to the caller's
+    "unknown cluster"."""
+    overlays.recover(root)  # a killed build's leftovers are repaired before anything is read
+    if not is_managed(root):
+        return []
+    expected = expected_blobs(root, clusters, argocd=argocd, loaded=loaded, use_cache=use_cache, load=load)
     out = []
     for name, blobs in expected.items():
         on_disk = _blobs(overlays.read_tree(root / OVERLAYS / name))
@@ -242,9 +253,10 @@ def stale(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
 
 
 def require_fresh(root: Path, clusters: Sequence[str] | None, *, argocd: bool,
-                  loaded: dict[str, Loaded] | None = None, use_cache: bool = True) -> None:
+                  loaded: dict[str, Loaded] | None = None, use_cache: bool = True,
+                  load: Callable[[], dict[str, Loaded]] | None = None) -> None:
     """Refuse (UserError, exit 2) when an overlay to be read is stale: never report on what the specs no longer say."""
-    problems = stale(root, clusters, argocd=argocd, loaded=loaded, use_cache=use_cache)
+    problems = stale(root, clusters, argocd=argocd, loaded=loaded, use_cache=use_cache, load=load)
     if problems:
         raise UserError(problems)
 
@@ -270,10 +282,15 @@ def stale_at(root: Path, commit: str, clusters: Sequence[str], label: str) -> li
     root = root.absolute()
     files = git.ls_tree(root, commit)
     prefix = f"{OVERLAYS}/"
+    by_overlay: dict[str, dict[str, str]] = {}  # cluster → its overlay's files at the commit (one pass, any size)
+    for rel, blob in files.items():
+        if rel.startswith(prefix):
+            cluster, _, inside = rel[len(prefix):].partition("/")
+            if inside:
+                by_overlay.setdefault(cluster, {})[inside] = blob
 
     def at_base(cluster: str) -> dict[str, str]:
-        start = f"{prefix}{cluster}/"
-        return {rel[len(start):]: blob for rel, blob in files.items() if rel.startswith(start)}
+        return by_overlay.get(cluster, {})
 
     def in_worktree(cluster: str) -> dict[str, str]:
         return {rel: git.blob_id(data) for rel, data in overlays.read_tree(root / OVERLAYS / cluster).items()}

@@ -464,7 +464,7 @@ def compile_cluster(spec: ClusterSpec, spec_path: str) -> dict[str, bytes]:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "labels": [{"pairs": {"app.kubernetes.io/part-of": "cave", "cave.io/cluster": spec.name},
+        "labels": [{"pairs": {"app.kubernetes.io/part-of": "cave", catalog.CLUSTER_LABEL: spec.name},
                     "includeSelectors": False}],
         "commonAnnotations": {"cave.io/spec": spec_path},
         "resources": resources,

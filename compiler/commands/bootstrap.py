@@ -24,6 +24,10 @@ PUBSUB_EMULATOR_HOST; see compiler/bootstrap/clients.py.
 
 The project itself must exist, with billing: bootstrap reads it and never creates it. `--format json`
 carries the same rows and notes as the text (see compiler/bootstrap/report.py for its shape).
+`--format mermaid` draws the same rows as a Mermaid flowchart: an arrow from each resource to those created
+after it, each node coloured and labelled with its status (ok, missing, DIFFERS, OPERATOR, planned, ERROR),
+grouped by project and API, network, GKE cluster, secrets, data, Pub/Sub, DNS and IAM, with a legend (see
+compiler/bootstrap/diagram.py). Paste it into a ```mermaid block on GitHub, or draw it with mermaid-cli.
 
 Exit codes: 0 everything exists as specified (or --offline), 1 something is missing, differs, needs
 the operator or failed, 2 bad input (spec errors, no credentials).
@@ -33,6 +37,8 @@ Examples:
   python -m compiler bootstrap minnie                    # plan: what exists, what is missing
   python -m compiler bootstrap minnie --apply            # create what is missing
   python -m compiler bootstrap global --format json      # the plan for scripts
+  python -m compiler bootstrap minnie --offline --format mermaid > minnie-plan.mmd   # the plan as a diagram
+  python -m compiler bootstrap minnie --format mermaid | npx -p @mermaid-js/mermaid-cli mmdc -i - -o plan.svg
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.bootstrap import report
+from compiler.bootstrap import diagram, report
 from compiler.bootstrap.engine import Mode, bootstrap
 
 
@@ -50,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--apply", action="store_true", help="create what is missing (never deletes or changes)")
     mode.add_argument("--offline", action="store_true", help="print the desired resources without contacting Google")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    parser.add_argument("--format", choices=("text", "json", "mermaid"), default="text",
+                        help="report format (default: text; mermaid: the plan as a flowchart)")
 
 
 def _progress(message: str) -> None:
@@ -60,6 +67,6 @@ def _progress(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     mode: Mode = "apply" if args.apply else "offline" if args.offline else "plan"
     done = bootstrap(Path(args.root), args.cluster, mode, _progress)
-    formatter = report.format_json if args.format == "json" else report.format_text
+    formatter = {"json": report.format_json, "mermaid": diagram.format_mermaid}.get(args.format, report.format_text)
     sys.stdout.write(formatter(done.spec, done.outcome, done.mode))
     return 0 if done.ok else 1

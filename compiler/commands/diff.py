@@ -37,6 +37,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from compiler.build import overlays
 from compiler.build.check import require_fresh
 from compiler.diff.engine import diff_ref
 from compiler.diff.report import GITHUB_COMMENT_LIMIT, format_result
@@ -74,9 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
-    # Never diff overlays the working tree's specs no longer compile to (overlays/argocd/ included).
-    require_fresh(root, args.clusters or None, argocd=True, use_cache=not args.no_cache)
-    result = diff_ref(root, args.base, args.clusters, use_cache=not args.no_cache)
+    # Never diff overlays the working tree's specs no longer compile to (overlays/argocd/ included): checked
+    # while kustomize renders, and refused before any result is shown. A killed build's leftovers are repaired
+    # first, and clusters named are checked first (a spec without its overlay is "missing", not unknown).
+    overlays.recover(root)
+    if args.clusters:
+        require_fresh(root, args.clusters, argocd=False, use_cache=not args.no_cache)
+
+    def fresh() -> None:
+        require_fresh(root, args.clusters or None, argocd=True, use_cache=not args.no_cache)
+
+    result = diff_ref(root, args.base, args.clusters, use_cache=not args.no_cache, meanwhile=fresh)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(format_result(result, args.format, color=color, max_chars=args.max_chars))
     for line in kustomize.find(root).notice():  # which kustomize, and a warning when not the pinned one

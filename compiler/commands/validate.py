@@ -16,6 +16,10 @@ fleet rules every cluster and overlays/argocd/, which those rules read.
 
 Every problem is reported, one line each: `cluster: Kind/namespace/name: field.path: message`.
 
+Results are cached by content under .cache/cave-gitops/validated/: a cluster whose rendered text, spec, schemas
+and compiler are those of an earlier run is not checked again (its findings are read back), and neither are the
+fleet rules when no render or spec changed. --no-cache renders and validates everything afresh.
+
 Examples:
   python -m compiler validate                                  # every cluster
   python -m compiler validate minnie --crd-schemas ~/crd-schemas  # another schema directory
@@ -57,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="validate against this Kubernetes version instead of each cluster's spec",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
-    parser.add_argument("--no-cache", action="store_true", help="render afresh instead of reading the cache")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="render and validate afresh: no render or validation cache is read or filled")
     parser.add_argument("--no-fleet-rules", action="store_true",
                         help="skip the fleet rules (first sync, scheduling, metrics, identities, DNS, owners, shared "
                              "data), which read every spec and the bootstrap plans")

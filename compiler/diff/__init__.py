@@ -31,6 +31,9 @@ JSON schema (`--format json`), stable; fields are only ever added, `version` bum
           "changes": [{"field": str, "old": str|null, "new": str|null}],   # chart version, destination, wave...
           "other": [str]                            # other changed paths (Helm values, sync policy, ...)
       }],
+      "waves": {"before": [APP], "after": [APP]},   # the Applications added, removed or moved to another sync
+                                                    # wave, on each side: APP = {"kind", "name", "cluster": str|null,
+                                                    # "wave": int, "what", "destination"} (build/waves.py)
       "clusters": [{
         "name": str,
         "status": "added"|"removed"|"changed"|"unchanged",

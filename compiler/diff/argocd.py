@@ -3,6 +3,12 @@ sources and destinations changed, and the other objects there (AppProject, argoc
 
 Read from the files on both sides (the base commit's blobs, the working tree's files), not rendered: build writes
 them as plain manifests listed by one kustomization. Objects are matched by kind and name.
+
+Both sides are also kept by sync wave (compiler/build/waves.py), for the PR comment's "Sync order" diagrams:
+`SyncOrder` says which Applications a change adds, removes or moves to another wave, and which waves that
+touches. A change of anything else (a chart version, Helm values, a destination) leaves the order as it is.
+In JSON (compiler/diff/report.py) as `"waves": {"before": [...], "after": [...]}`: those Applications on each
+side, as `{"kind", "name", "cluster", "wave", "what", "destination"}` (waves.WaveApp).
 """
 
 from __future__ import annotations
@@ -12,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import git
+from compiler import catalog, fingerprint, git
+from compiler.build import waves
+from compiler.build.compile import WAVE
+from compiler.build.waves import WaveApp
+from compiler.cache import ParsedCache
 from compiler.paths import ARGOCD_DIR, OVERLAYS
 from compiler.spec.yamlio import YAMLError, load_manifests
 
 PREFIX = f"{OVERLAYS}/{ARGOCD_DIR}/"
-CLUSTER_LABEL = "cave.io/cluster"
-WAVE = "argocd.argoproj.io/sync-wave"
+CLUSTER_LABEL = catalog.CLUSTER_LABEL
 # What a reviewer must see of an Application, in this order: (label, path in the object).
 FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("chart", ("spec", "source", "chart")),
@@ -59,6 +68,49 @@ class AppChange:
                 "other": list(self.other)}
 
 
+@dataclass(frozen=True)
+class SyncOrder:
+    """Both sides of overlays/argocd/ by sync wave, and what a change does to the order: `marks` names each
+    Application added, removed or moved to another wave ("changed"), of `clusters` only when given."""
+
+    before: list[WaveApp]
+    after: list[WaveApp]
+    clusters: tuple[str, ...] = ()
+
+    @property
+    def marks(self) -> dict[str, str]:
+        old = {a.name: a for a in self.before if a.kind == "Application"}
+        new = {a.name: a for a in self.after if a.kind == "Application"}
+        out: dict[str, str] = {}
+        for name in sorted(old.keys() | new.keys()):
+            a, b = old.get(name), new.get(name)
+            either = b or a
+            if self.clusters and either is not None and either.cluster not in self.clusters:
+                continue
+            if a is None or b is None:
+                out[name] = "added" if a is None else "removed"
+            elif a.wave != b.wave:
+                out[name] = "changed"
+        return out
+
+    @property
+    def waves(self) -> list[int]:
+        """The waves holding a marked Application, on either side."""
+        marks = self.marks
+        return sorted({a.wave for a in [*self.before, *self.after] if a.name in marks and a.kind == "Application"})
+
+    def side(self, which: str) -> list[WaveApp]:
+        """Every object of the affected waves on one side ("before" or "after"): what its diagram draws."""
+        affected = set(self.waves)
+        return [a for a in (self.before if which == "before" else self.after) if a.wave in affected]
+
+    def moved(self, which: str) -> list[WaveApp]:
+        """The marked Applications as they are on one side (the JSON's "waves")."""
+        marks = self.marks
+        return [a for a in (self.before if which == "before" else self.after)
+                if a.kind == "Application" and a.name in marks]
+
+
 def _get(obj: Any, path: Sequence[str]) -> str | None:
     for part in path:
         if not isinstance(obj, Mapping) or part not in obj:
@@ -94,13 +146,20 @@ def _paths(old: Any, new: Any, at: str = "") -> list[str]:
     return [] if old == new else [at]
 
 
-def _objects(files: Iterable[bytes]) -> dict[tuple[str, str], dict[str, Any]]:
+def _objects(files: Iterable[bytes], parsed: ParsedCache | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Objects by (kind, name) of YAML files; `parsed` keeps what each file's bytes parse to (the same files on both
+    sides of a 100-cluster fleet's diff are otherwise parsed twice, every run)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for data in files:
-        try:
-            docs = load_manifests(data)
-        except YAMLError:
-            continue  # not YAML: build never writes such a file; the cluster diff and validate say more
+        key = fingerprint.key("argocd-manifests", data) if parsed is not None else ""
+        docs = parsed.load(key) if parsed is not None else None
+        if not isinstance(docs, list):
+            try:
+                docs = load_manifests(data)
+            except YAMLError:
+                continue  # not YAML: build never writes such a file; the cluster diff and validate say more
+            if parsed is not None:
+                parsed.store(key, docs)
         for doc in docs:
             if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
                 out[(str(doc.get("kind")), str(doc["metadata"].get("name")))] = doc
@@ -136,14 +195,16 @@ def compare(old: Mapping[tuple[str, str], dict[str, Any]], new: Mapping[tuple[st
     return out
 
 
-def diff_argocd(root: Path, commit: str, clusters: Sequence[str] = ()) -> list[AppChange]:
-    """overlays/argocd/ at `commit` vs the working tree under `root`."""
+def diff_argocd(root: Path, commit: str, clusters: Sequence[str] = (), *,
+                parsed: ParsedCache | None = None) -> tuple[list[AppChange], SyncOrder]:
+    """overlays/argocd/ at `commit` vs the working tree under `root`: the changes, and both sides by sync wave."""
     tree = {rel: blob for rel, blob in git.ls_tree(root, commit).items()
             if rel.startswith(PREFIX) and rel.endswith((".yaml", ".yml"))}
     blobs = git.cat_blobs(root, sorted(set(tree.values())))
-    old = _objects(blobs[b] for _, b in sorted(tree.items()) if b in blobs)
+    old = _objects((blobs[b] for _, b in sorted(tree.items()) if b in blobs), parsed)
     directory = root / OVERLAYS / ARGOCD_DIR
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")) \
         if directory.is_dir() else []
-    new = _objects(p.read_bytes() for p in files)
-    return compare(old, new, clusters)
+    new = _objects((p.read_bytes() for p in files), parsed)
+    order = SyncOrder(waves.of_objects(old.values()), waves.of_objects(new.values()), tuple(clusters))
+    return compare(old, new, clusters), order

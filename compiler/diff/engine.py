@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,13 @@ def diff_sources(
     cache: RenderCache | None = None,
     workers: int | None = None,
     reduced: bool | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[list[ClusterDiff], RenderReport]:
     """Diff the clusters of two trees (the old one may be a git commit, exported only where a
     cluster's content hash differs); renders of both sides run in parallel. A cluster whose only
     changed inputs are service bases is rendered reduced (compiler/diff/reduced.py) unless `reduced` is False
-    or $CAVE_GITOPS_FULL_RENDER is set; the RenderReport says what was done."""
+    or $CAVE_GITOPS_FULL_RENDER is set; the RenderReport says what was done. `meanwhile` is called while the
+    renders run (render_jobs_settled), or before returning when none are needed."""
     if reduced is None:
         reduced = not os.environ.get(reduction.FULL_RENDER_ENV)
     report = RenderReport()
@@ -53,7 +55,8 @@ def diff_sources(
             raise UserError([Problem(overlay_rel(c), message=unknown_cluster_message(c, wanted)) for c in missing])
         wanted = sorted(set(clusters))
     tool = kustomize.find(new.root)
-    old_hasher, new_hasher = InputHasher(old), InputHasher(new)
+    parsed = cache.parsed if cache is not None else None
+    old_hasher, new_hasher = InputHasher(old, parsed=parsed), InputHasher(new, parsed=parsed)
 
     def key(hasher: InputHasher, cluster: str) -> str:
         return hasher.overlay_hash(overlay_rel(cluster), tool.version)
@@ -113,7 +116,7 @@ def diff_sources(
         misses = [slot for slot in jobs if slot not in rendered]
         todo = [dataclasses.replace(pair_jobs[c], overlay=pair_dir[c]) for c in pair_misses]
         todo += full_todo(misses, Path(tmp) / "full")
-        outcomes = render_jobs_settled(todo, tool, cache, workers)
+        outcomes = render_jobs_settled(todo, tool, cache, workers, meanwhile=meanwhile)
         for c, outcome in zip(pair_misses, outcomes[: len(pair_misses)], strict=True):
             if isinstance(outcome, Rendered):
                 pairs[c] = outcome
@@ -205,9 +208,21 @@ def diff_ref(
     use_cache: bool = True,
     workers: int | None = None,
     reduced: bool | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> DiffResult:
-    """Diff the working tree at root against a git ref (default: merge-base with origin/main, else HEAD)."""
+    """Diff the working tree at root against a git ref (default: merge-base with origin/main, else HEAD).
+
+    `meanwhile` (the diff command's freshness check) runs exactly once, while the renders run: its exception, if
+    any, is this function's."""
     root = root.absolute()
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if meanwhile is not None and not done:
+            done = True
+            meanwhile()
+
     label, commit = git.resolve_base(root, base)
     if use_cache and cache is None:
         cache = default_cache(root)
@@ -215,12 +230,15 @@ def diff_ref(
     old.label = f"{label} ({commit[:12]})"
     new = worktree_source(root)
     diffs, how = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers,
-                              reduced=reduced)
+                              reduced=reduced, meanwhile=once)
+    once()
     # The working tree is the caller's to keep fresh (the diff command refuses stale overlays); the base is
     # what it is, so a stale base is said in the report rather than silently diffed against.
     warnings = stale_at(root, commit, [d.name for d in diffs if d.status != "added"], label)
-    return DiffResult(label, commit, diffs, how, warnings, applications=diff_argocd(root, commit, clusters),
-                      versions=_version_changes(root, commit, clusters))
+    parsed = cache.parsed if use_cache and cache is not None else None
+    applications, sync_order = diff_argocd(root, commit, clusters, parsed=parsed)
+    return DiffResult(label, commit, diffs, how, warnings, applications=applications,
+                      versions=_version_changes(root, commit, clusters), sync_order=sync_order)
 
 
 def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[VersionChange]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.build.status import VersionChange
-from compiler.diff.argocd import AppChange
+from compiler.diff.argocd import AppChange, SyncOrder
 from compiler.render.jobs import Rendered
 
 NO_SERVICE = "(cluster)"
@@ -146,6 +146,8 @@ class DiffResult:
     applications: list[AppChange] = field(default_factory=list)
     # service versions the specs change, per cluster (the `status` rows this change alters)
     versions: list[VersionChange] = field(default_factory=list)
+    # both sides of overlays/argocd/ by sync wave, for the PR comment's diagrams (None: a result made without them)
+    sync_order: SyncOrder | None = None
 
     @property
     def changed(self) -> bool:

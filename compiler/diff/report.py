@@ -10,11 +10,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from compiler.build.waves import wave_chart
 from compiler.diff.model import Change, ClusterDiff, DiffResult, ObjKey
 from compiler.escape import md_cell, md_code
+from compiler.mermaid import TooLarge, fenced
 
 JSON_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_000
+SYNC_ORDER_SHARE = 0.4  # of the comment the two sync-order diagrams may take (the clusters' details need the rest)
+SYNC_ORDER_MORE = "see the Argo CD Applications above"  # where a Sync order diagram sends a reader for what it cuts
+WHOLE_COMMENT_CHARS = 10_000_000  # a --max-chars that cuts nothing: what a note about a cut suggests
 
 
 # --------------------------------------------------------------------------- formatting helpers
@@ -297,6 +302,56 @@ def _cluster_section(cluster: ClusterDiff, full: bool, result: DiffResult | None
     return f"<details><summary>{summary}</summary>\n\n{body}{note}\n</details>\n"
 
 
+def sync_order_lines(result: DiffResult, room: int, max_chars: int = GITHUB_COMMENT_LIMIT) -> list[str]:
+    """The comment's "Sync order" section: the Argo CD sync waves this change touches (Applications added, removed
+    or moved to another wave), drawn before and after, in at most `room` characters. Each diagram draws only the
+    clusters the change touches in each wave; a note counts the unchanged ones. Its locals are not grouped by the
+    global they use: a DiffResult holds both sides' overlays/argocd/, not their specs, and an Application names
+    only its own cluster (its destination), not the global. A diagram that does not fit is left out with a note
+    (the one of the base first) suggesting a --max-chars that fits it; one Mermaid would refuse, with a note too;
+    no section when no Application changes the order, or when not even the note fits."""
+    order = result.sync_order
+    marks = order.marks if order is not None else {}
+    if order is None or not marks:
+        return []
+    waves = ", ".join(str(w) for w in order.waves)
+    head = ["", f"**Sync order** (Argo CD sync wave{'s' if len(order.waves) > 1 else ''} {waves} of "
+                "`overlays/argocd/`: + added, − removed, ~ moved to another wave)", ""]
+    note_room = 400  # the notes below, both at their longest
+    room -= len("\n".join(head)) + note_room
+    if room < 0:
+        return []
+    titles = {"before": f"Before ({md_code(result.base_ref)}):", "after": "After (this branch):"}
+    blocks: dict[str, str] = {}
+    refused: list[str] = []  # too large for Mermaid
+    for side in ("after", "before"):  # the new order matters most: it is kept when only one fits
+        try:
+            block = fenced(wave_chart(order.side(side), marks=marks, more_hint=SYNC_ORDER_MORE, only_marked=True))
+        except TooLarge:
+            refused.append(side)
+            continue
+        piece = len(titles[side]) + len(block) + 4
+        if piece <= room:
+            blocks[side] = block
+            room -= piece
+    out = list(head)
+    for side in ("before", "after"):
+        if side in blocks:
+            out += [titles[side], "", blocks[side], ""]
+    dropped = [side for side in ("before", "after") if side not in blocks and side not in refused]
+    if dropped:
+        out.append(f"_The {' and '.join(dropped)} diagram{'s' if len(dropped) > 1 else ''} left out to fit a GitHub "
+                   f"comment ({max_chars:,} characters): run `python -m compiler diff --base "
+                   f"{result.base_commit[:12]} --format markdown --max-chars {WHOLE_COMMENT_CHARS}` for "
+                   f"{'them' if len(dropped) > 1 else 'it'} (or `--format json`: its \"waves\")._")
+    if refused := [side for side in ("before", "after") if side in refused]:
+        out.append(f"_The {' and '.join(refused)} diagram{'s are' if len(refused) > 1 else ' is'} too large for "
+                   f"Mermaid: {SYNC_ORDER_MORE} (or `--format json`: its \"waves\")._")
+    elif out[-1] == "":
+        out.pop()
+    return out
+
+
 def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     """A GitHub PR comment: the summary always, then per-cluster <details>, cut to stay under max_chars."""
     top = [
@@ -321,6 +376,7 @@ def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -
         top += [f"| {_md(text)} | {_md(', '.join(clusters))} |" for text, clusters in images]
     if result.applications:
         top += ["", "**Argo CD Applications** (`overlays/argocd/`)", "", _fence(application_lines(result)).rstrip()]
+    sync_at = len(top)
     if result.argocd:
         top += ["", "**Argo CD sync waves and hooks**", ""]
         top += [f"- {_md(line)}" for line in argocd_lines(result)]
@@ -337,9 +393,11 @@ def format_markdown(result: DiffResult, max_chars: int = GITHUB_COMMENT_LIMIT) -
     unchanged = result.clusters_with("unchanged")
     if unchanged:
         top += ["", f"Unchanged clusters: {_md(', '.join(unchanged))}"]
-    text = "\n".join(top) + "\n\n"
     # Reserve room for the note about what was cut, so adding it never breaks the limit.
     budget = max_chars - 600
+    room = min(budget - len("\n".join(top)) - 2, int(max_chars * SYNC_ORDER_SHARE))
+    top[sync_at:sync_at] = sync_order_lines(result, room, max_chars)
+    text = "\n".join(top) + "\n\n"
     cut_fields: list[str] = []
     cut_all: list[str] = []
     cut_objects = 0
@@ -409,6 +467,9 @@ def as_json_data(result: DiffResult) -> dict[str, Any]:
     if result.warnings:  # an added field: present only when there is something to say
         data["warnings"] = list(result.warnings)
     data["applications"] = [a.as_dict() for a in result.applications]
+    order = result.sync_order  # the Applications added, removed or moved to another wave, on each side
+    data["waves"] = {side: [a.as_dict() for a in order.moved(side)] if order is not None else []
+                     for side in ("before", "after")}
     data["versions"] = [{"service": v.service, "cluster": v.cluster, "old": v.old, "new": v.new}
                         for v in result.versions]
     for entry, cluster in zip(data["clusters"], result.clusters, strict=True):

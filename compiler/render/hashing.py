@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler import fingerprint
+from compiler.cache import ParsedCache
 from compiler.render.sources import FsSource, Source
 from compiler.spec.yamlio import YAMLError, load_manifest
 
@@ -85,6 +87,7 @@ class InputHasher:
     """Content hashes of overlays in one source; memoises work shared by overlays (their bases)."""
 
     source: Source
+    parsed: ParsedCache | None = None  # kustomization files parsed in earlier runs, by blob id
     _dirs: dict[str, Inputs] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,10 +97,15 @@ class InputHasher:
         with _DOCS_LOCK:
             if digest in _DOCS:
                 return _DOCS[digest]
-        try:
-            doc = load_manifest(self.source.read(rel))
-        except (YAMLError, UnicodeDecodeError):
-            doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
+        key = fingerprint.key("kustomization", digest) if self.parsed is not None else ""
+        doc = self.parsed.load(key) if self.parsed is not None else None
+        if not isinstance(doc, Mapping):  # a kustomization is a mapping; anything else is parsed afresh
+            try:
+                doc = load_manifest(self.source.read(rel))
+            except (YAMLError, UnicodeDecodeError):
+                doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
+            if isinstance(doc, Mapping) and self.parsed is not None:
+                self.parsed.store(key, doc)
         with _DOCS_LOCK:
             if len(_DOCS) > 10_000:
                 _DOCS.clear()

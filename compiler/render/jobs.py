@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from compiler import progress
+from compiler import fingerprint, progress
+from compiler.cache import ParsedCache, text_key
 from compiler.errors import UserError
 from compiler.paths import overlay_rel
 from compiler.render import kustomize
@@ -40,10 +41,29 @@ class Rendered:
     key: str
     text: str
     from_cache: bool
+    parsed: ParsedCache | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def objects(self) -> list[dict[str, Any]]:
-        return parse_objects(self.text, self.label)
+        return cached_objects(self.text, self.label, self.parsed)
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the text: what validate's results are keyed by."""
+        return text_key(self.text)
+
+
+def cached_objects(text: str, label: str, parsed: ParsedCache | None) -> list[dict[str, Any]]:
+    """parse_objects(text), read from the parsed cache when it has the text (and stored there when not)."""
+    if parsed is None:
+        return parse_objects(text, label)
+    key = fingerprint.key("rendered-objects", text)  # the parser's code and library versions are part of it
+    hit = parsed.load(key)
+    if isinstance(hit, list) and all(isinstance(o, dict) for o in hit):
+        return hit
+    objects = parse_objects(text, label)
+    parsed.store(key, objects)
+    return objects
 
 
 def object_set(rendered: Mapping[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
@@ -56,7 +76,7 @@ def from_cache(job: RenderJob, cache: RenderCache | None) -> Rendered | None:
     text = cache.get(job.key) if cache is not None and job.cacheable else None
     if text is None:
         return None
-    return Rendered(job.label, job.key, text, from_cache=True)
+    return Rendered(job.label, job.key, text, from_cache=True, parsed=cache.parsed if cache is not None else None)
 
 
 def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | None) -> Rendered:
@@ -65,7 +85,7 @@ def _render_one(job: RenderJob, tool: kustomize.Kustomize, cache: RenderCache | 
     text = tool.build(job.overlay, label=job.label)
     if cache is not None and job.cacheable:
         cache.put(job.key, text)
-    return Rendered(job.label, job.key, text, from_cache=False)
+    return Rendered(job.label, job.key, text, from_cache=False, parsed=cache.parsed if cache is not None else None)
 
 
 def render_jobs(
@@ -87,14 +107,29 @@ def render_jobs_settled(
     tool: kustomize.Kustomize,
     cache: RenderCache | None,
     workers: int | None = None,
+    *,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Rendered | UserError]:
-    """Like render_jobs, but a failed job yields its UserError in its place instead of raising."""
+    """Like render_jobs, but a failed job yields its UserError in its place instead of raising.
+
+    `meanwhile` runs in this thread while kustomize renders (Python work that needs no render, e.g. a freshness
+    check, then costs no wall time of its own on a machine kustomize cannot keep busy); if it raises, the jobs not
+    started are cancelled and its exception propagates."""
     if not jobs:
+        if meanwhile is not None:
+            meanwhile()
         return []
     workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
     results: list[Rendered | UserError] = []
     with ThreadPoolExecutor(max_workers=workers) as pool, progress.stage("render", len(jobs)) as step:
         futures = [pool.submit(_render_one, job, tool, cache) for job in jobs]
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
         labels = {future: job.label for future, job in zip(futures, jobs, strict=True)}
         for done in as_completed(futures):
             step(labels[done])
@@ -125,9 +160,9 @@ def render_clusters(
     """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default)."""
     root = root.absolute()
     tool = kustomize.find(root)
-    hasher = InputHasher(worktree_source(root))
     if use_cache and cache is None:
         cache = default_cache(root)
+    hasher = InputHasher(worktree_source(root), parsed=cache.parsed if use_cache and cache is not None else None)
     jobs = [make_job(hasher, c, overlay_rel(c), overlay_dir(root, c), tool.version) for c in clusters]
     rendered = render_jobs(jobs, tool, cache if use_cache else None, workers)
     return {r.label: r for r in rendered}

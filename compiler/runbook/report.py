@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from compiler import mermaid
 from compiler.escape import md_fence, md_line
 from compiler.runbook.steps import Runbook
 
@@ -26,6 +27,8 @@ def format_markdown(book: Runbook) -> str:
         lines += [f"## {i}. {MARK[step.status]} {md_line(step.title)} ({LABEL[step.status]})", "",
                   f"_{md_line(step.why)}_", ""]
         lines += [f"- {md_line(item)}" for item in step.items]
+        if step.diagram is not None:  # GitHub draws it; its labels are escaped by mermaid.py
+            lines += ["", mermaid.fenced(step.diagram)]
         if step.commands:
             lines += ["", md_fence(step.commands, "sh")]
         lines.append("")
@@ -33,7 +36,11 @@ def format_markdown(book: Runbook) -> str:
 
 
 def as_json_data(book: Runbook) -> dict[str, Any]:
-    return asdict(book)
+    """The runbook for scripts: every step's fields but its diagram (a picture of rows JSON has, or not, already)."""
+    data = asdict(book)
+    for step in data["steps"]:
+        del step["diagram"]
+    return data
 
 
 def format_json(book: Runbook) -> str:

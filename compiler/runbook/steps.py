@@ -11,12 +11,14 @@ from typing import Any, Literal
 
 from compiler import catalog
 from compiler.bootstrap import desired as bootstrap_desired
+from compiler.bootstrap import diagram, engine, providers
 from compiler.bootstrap.engine import Outcome, Row
 from compiler.bootstrap.model import Resource
 from compiler.build.argocd import IN_CLUSTER
 from compiler.build.compile import operator_keys
 from compiler.escape import shell as sh
 from compiler.escape import shell_double_quoted
+from compiler.mermaid import Flowchart
 from compiler.paths import ARGOCD_DIR, overlay_rel, spec_rel
 from compiler.spec.derive import derive, secret_keys, secret_manager_name
 from compiler.spec.fleet import global_of, locals_of
@@ -49,6 +51,9 @@ class Step:
     items: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    # A picture of the step for the Markdown (the bootstrap plan); JSON carries the same rows in `values` or not
+    # at all, so it leaves this out (report.as_json_data).
+    diagram: Flowchart | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -143,6 +148,11 @@ def _spec_step(spec: ClusterSpec, facts: Facts, settings: Settings | None) -> St
 def _bootstrap_step(spec: ClusterSpec, facts: Facts, resources: list[Resource]) -> Step:
     rows = facts.rows(spec.name)
     values: dict[str, Any] = {"resources": len(resources)}
+    # The chart of `bootstrap --format mermaid`: the plan read online, or the offline plan of the same resources.
+    if facts.plans is not None and spec.name in facts.plans:
+        chart = diagram.chart(spec, facts.plans[spec.name], "plan")
+    else:
+        chart = diagram.chart(spec, engine.plan(resources, providers.provider_for, offline=True), "offline")
     if rows is None:
         status: StepStatus = "unknown"
         items = [f"{len(resources)} resources planned from the spec (`bootstrap {spec.name} --offline` lists them)"]
@@ -159,7 +169,8 @@ def _bootstrap_step(spec: ClusterSpec, facts: Facts, resources: list[Resource]) 
                 "Google APIs (enabled first), network, GKE cluster, Cloud SQL, Redis, Bigtable, Pub/Sub, DNS, "
                 "service accounts, secrets, buckets.",
                 items=items, commands=[f"python -m compiler bootstrap {sh(spec.name)}",
-                                       f"python -m compiler bootstrap {sh(spec.name)} --apply"], values=values)
+                                       f"python -m compiler bootstrap {sh(spec.name)} --apply"], values=values,
+                diagram=chart)
 
 
 def _dns_step(spec: ClusterSpec, facts: Facts) -> Step:

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from compiler import catalog
+from compiler.cache import ParsedCache
 from compiler.errors import Problem, UserError
-from compiler.paths import ENV_DIR
+from compiler.paths import ENV_DIR, PARSED_CACHE_DIR
 from compiler.spec import placeholders, rules, secretguard
 from compiler.spec.derive import default_secret_name
 from compiler.spec.model import CLUSTER_MODELS, ClusterSpec
@@ -57,8 +58,13 @@ def load_environments(root: Path, *, pending_outputs: bool = False) -> dict[str,
     return {name: item.spec for name, item in load_all(root, pending_outputs=pending_outputs).items()}
 
 
+def document_cache(root: Path) -> ParsedCache:
+    """Where specs that parsed cleanly are kept as JSON, by their text (yamlio.load_document)."""
+    return ParsedCache(root / PARSED_CACHE_DIR)
+
+
 def load_all(root: Path, *, for_fleet_rules: bool = False, allow_placeholders: bool = False,
-             pending_outputs: bool = False) -> dict[str, Loaded]:
+             pending_outputs: bool = False, use_cache: bool = True) -> dict[str, Loaded]:
     """Every spec, validated; `for_fleet_rules` skips the cross-spec checks a fleet rule reports instead.
 
     A placeholder (`TODO-...`, compiler/spec/placeholders.py) is refused at its line, and other problems at the
@@ -70,6 +76,7 @@ def load_all(root: Path, *, for_fleet_rules: bool = False, allow_placeholders: b
     files = spec_files(root)
     if not files:
         raise UserError(f"{ENV_DIR}/: no cluster specs found (add environments/<cluster>.yaml)")
+    cache = document_cache(root) if use_cache else None  # specs that parsed cleanly before, as JSON
     problems: list[Problem] = []
     secret_values: list[str] = []
     held: list[Problem] = []  # placeholders still to set
@@ -77,7 +84,7 @@ def load_all(root: Path, *, for_fleet_rules: bool = False, allow_placeholders: b
     failed: dict[str, list[Problem]] = {}  # specs that did not load, with why
     for file in files:
         display = f"{ENV_DIR}/{file.name}"
-        doc, found = load_document(file, display)
+        doc, found = load_document(file, display, cache)
         problems.extend(found)
         if doc is None:
             failed[display] = found

@@ -166,6 +166,12 @@ class NodePool(Model):
     preemptible: bool = False
     tainted: bool = True
 
+    @property
+    def taints(self) -> list[str]:
+        """The taints bootstrap creates the pool with ("key=value:effect"): `pool=<name>:NoSchedule` unless
+        `tainted: false`. Workloads select a pool with the matching toleration (base/components/node-pools)."""
+        return [f"pool={self.name}:NoSchedule"] if self.tainted else []
+
 
 class CloudSql(Model):
     instance: Label

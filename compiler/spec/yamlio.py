@@ -33,6 +33,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
+from compiler import fingerprint
+from compiler.cache import ParsedCache, json_exact
 from compiler.errors import Problem, UserError
 
 Loc = tuple[str | int, ...]
@@ -278,13 +280,40 @@ def _shape_problem(root: Node, display: str) -> Problem | None:
     return None
 
 
-def load_document(file: Path, display: str) -> tuple[Document | None, list[Problem]]:
+def load_document(file: Path, display: str, cache: ParsedCache | None = None) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML file a person wrote; syntax errors, duplicate keys and limits (file size, UTF-8, nesting,
-    aliases) come back as problems."""
+    aliases) come back as problems. With `cache`, a file that parsed cleanly before (the same text, the same
+    compiler and YAML library) is read back from JSON: its data and every key's and value's position."""
     try:
         text = read_text(file, display, what="a YAML file")
     except UserError as err:
         return None, list(err.problems)
+    key = fingerprint.key("yaml-document", text) if cache is not None else ""
+    if cache is not None and (hit := _cached_document(cache, key, display)) is not None:
+        return hit, []
+    doc, problems = _parse_document(text, display)
+    if cache is not None and doc is not None and not problems:
+        positions = [[list(loc), list(pos)] for loc, pos in doc._positions.items()]
+        if json_exact(doc.data) and json_exact(positions):
+            cache.store(key, {"data": doc.data, "positions": positions})
+    return doc, problems
+
+
+def _cached_document(cache: ParsedCache, key: str, display: str) -> Document | None:
+    entry = cache.load(key)
+    if not isinstance(entry, dict) or not isinstance(entry.get("positions"), list) or "data" not in entry:
+        return None
+    positions: dict[Loc, tuple[int, int, int, int]] = {}
+    for item in entry["positions"]:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], list) and isinstance(item[1], list)
+                and len(item[1]) == 4 and all(type(n) is int for n in item[1])):
+            return None
+        kl, kc, vl, vc = item[1]
+        positions[tuple(item[0])] = (kl, kc, vl, vc)
+    return Document(display, entry["data"], positions)
+
+
+def _parse_document(text: str, display: str) -> tuple[Document | None, list[Problem]]:
     yaml = _safe_yaml()
     too_deep = _too_deep_for_c(text, display)
     if isinstance(too_deep, Problem):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -193,6 +194,18 @@ class Schemas:
         if crd_dir is not None and not crd_dir.is_dir():
             raise UserError([Problem(str(crd_dir), message="not a directory (pass --crd-schemas DIR)")])
         return cls(crd_dir=crd_dir, crd_manifests=load_crd_manifests(crd_files))
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of every schema this run may read beyond the bundled Kubernetes ones (whose version is in the
+        compiler's fingerprint): the CRD schema directory's files and the CRDs given as manifests."""
+        digest = hashlib.sha256()
+        if self.crd_dir is not None and self.crd_dir.is_dir():
+            for path in sorted(self.crd_dir.rglob("*.json")):
+                digest.update(path.relative_to(self.crd_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        for key in sorted(self.crd_manifests):  # parsed from --crds files: repr is exact and never fails
+            digest.update(repr((key, self.crd_manifests[key])).encode() + b"\0")
+        return digest.hexdigest()
 
     def crd_validator(self, group: str, version: str, kind: str) -> Validator | None:
         key = (group, version, kind)

@@ -47,6 +47,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     work = top / "main"
     shutil.copytree(REPO, work, ignore=_ignore, symlinks=True)
     (work / ".venv").symlink_to(REPO / ".venv")
+    if (REPO / ".ci" / "mermaid" / "node_modules").is_dir():  # the Mermaid renderer .ci/setup installed (npm ci)
+        (work / ".ci" / "mermaid" / "node_modules").symlink_to(REPO / ".ci" / "mermaid" / "node_modules")
     # .ci/setup as written, but without `pip install -e .` into the shared .venv (which would repoint the
     # editable install at this temporary copy): the venv check and the kustomize look-up run as written.
     setup = (work / ".ci" / "setup").read_text()
@@ -62,7 +64,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
                       (["add", "-A"], work), (["commit", "-qm", "clone"], work),
                       (["remote", "add", "origin", str(remote)], work), (["push", "-q", "origin", "main"], work)):
         subprocess.run(["git", *args], cwd=cwd, env=env, check=True)
-    (work / ".git" / "info" / "exclude").write_text(".venv\n")
+    (work / ".git" / "info" / "exclude").write_text(".venv\n.ci/mermaid/node_modules\n")
     return work, env
 
 

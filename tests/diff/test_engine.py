@@ -109,6 +109,14 @@ DIFF_SCHEMA = {
                                "type": "object", "required": ["field", "old", "new"], "additionalProperties": False,
                                "properties": {"field": {"type": "string"}, "old": {"type": ["string", "null"]},
                                               "new": {"type": ["string", "null"]}}}}}}},
+        "waves": {"type": "object", "required": ["before", "after"], "additionalProperties": False,
+                  "properties": {side: {"type": "array", "items": {
+                      "type": "object", "additionalProperties": False,
+                      "required": ["kind", "name", "cluster", "wave", "what", "destination"],
+                      "properties": {"kind": {"type": "string"}, "name": {"type": "string"},
+                                     "cluster": {"type": ["string", "null"]}, "wave": {"type": "integer"},
+                                     "what": {"type": "string"}, "destination": {"type": "string"}}}}
+                                 for side in ("before", "after")}},
         "matrix": {
             "type": "object",
             "required": ["services", "clusters", "cells"],

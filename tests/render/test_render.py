@@ -195,3 +195,34 @@ def test_cache_dir_is_gitignored() -> None:
         ["git", "-C", str(REPO), "check-ignore", "-q", ".cache/cave-gitops/renders/x.yaml"], check=False
     )
     assert proc.returncode == 0
+
+
+def test_meanwhile_runs_while_kustomize_renders_and_its_error_stops_the_rest(tree: Path) -> None:
+    """render_jobs_settled's `meanwhile` (diff's freshness check) runs once the jobs are submitted; when it raises,
+    jobs not yet started are cancelled and its error is the caller's, and with no job at all it still runs."""
+    from compiler.paths import overlay_rel
+    from compiler.render.hashing import InputHasher
+    from compiler.render.jobs import make_job, render_jobs_settled
+    from compiler.render.sources import worktree_source
+
+    tool = kustomize.find(tree)
+    hasher = InputHasher(worktree_source(tree))
+    jobs = [make_job(hasher, c, overlay_rel(c), tree / overlay_rel(c), tool.version) for c in ("minnie", "pinky")]
+    seen: list[str] = []
+    done = render_jobs_settled(jobs, tool, None, workers=1, meanwhile=lambda: seen.append("checked"))
+    assert seen == ["checked"] and [r.label for r in done if not isinstance(r, UserError)] == ["minnie", "pinky"]
+
+    def stale() -> None:
+        raise UserError("overlays/minnie is stale: run python -m compiler build")
+
+    import dataclasses
+
+    from compiler.render.cache import RenderCache
+
+    cache = RenderCache(tree / ".cache" / "meanwhile")
+    many = [dataclasses.replace(jobs[i % 2], key=f"{i:064x}") for i in range(40)]  # 40 renders, each its own entry
+    with pytest.raises(UserError, match="is stale"):
+        render_jobs_settled(many, tool, cache, workers=1, meanwhile=stale)
+    assert len(list(cache.directory.rglob("*.yaml"))) < 5  # the jobs not started were cancelled
+    render_jobs_settled([], tool, None, meanwhile=lambda: seen.append("no jobs"))
+    assert seen == ["checked", "no jobs"]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from compiler import escape
+from compiler import escape, mermaid
 from compiler.runbook.report import format_markdown
 from compiler.runbook.steps import Facts, Runbook, build_runbook
 from compiler.spec.load import load_environments
@@ -57,8 +57,13 @@ def structure(book: Runbook) -> list[Token]:
     assert [t for t in tokens if t.type in ("html_block", "hr", "blockquote_open", "ordered_list_open")] == []
     assert [c for c in inline if c.type in ("html_inline", "link_open", "image")] == []
     fences = [t for t in tokens if t.type in ("fence", "code_block")]
-    assert [(f.type, f.info, f.content) for f in fences] == [
-        ("fence", "sh", "".join(c + "\n" for c in step.commands)) for step in book.steps if step.commands]
+    expected = []
+    for step in book.steps:
+        if step.diagram is not None:  # the diagram's source, whole, in its own block, whatever the spec holds
+            expected.append(("fence", "mermaid", mermaid.render(step.diagram)))
+        if step.commands:
+            expected.append(("fence", "sh", "".join(c + "\n" for c in step.commands)))
+    assert [(f.type, f.info, f.content) for f in fences] == expected
     items = [t for t in tokens if t.type == "list_item_open"]
     assert len(items) == sum(len(step.items) for step in book.steps)
     return tokens

@@ -14,7 +14,7 @@ from compiler.build import compile as build_compile
 from compiler.build.argocd import ADDONS
 from compiler.render.manifests import get
 from compiler.spec.derive import secret_keys, secret_manager_name
-from compiler.validate.engine import validate_clusters
+from compiler.validate.engine import Specs, validate_selected
 from compiler.validate.fleet import Fleet, argosync, firstsync
 from compiler.validate.fleet.argosync import (
     IGNORE_HEALTH,
@@ -28,6 +28,7 @@ from compiler.validate.fleet.argosync import (
     simulate,
 )
 from compiler.validate.fleet.firstsync import RULE, bring_up
+from compiler.validate.schemas import Schemas
 from tests.support.fleet import REPO, before_fleet, copy_fleet, findings
 
 
@@ -331,8 +332,9 @@ spec:
         kustomization.write_text(text.replace("- secrets.yaml\n", "- secrets.yaml\n- blocked.yaml\n"))
 
     root = copy_fleet(REPO, tmp_path / "blocked", edit)
-    found = [f for f in validate_clusters(root, {"minnie": "1.31"}, use_cache=False)
-             if f.rule == RULE and f.kind == "Application"]
+    result = validate_selected(root, ["minnie"], Schemas.from_options(None, [], root), Specs(root, strict=False),
+                               kubernetes_version="1.31", use_cache=False)
+    found = [f for f in result.findings if f.rule == RULE and f.kind == "Application"]
     assert [(f.cluster, f.name) for f in found] == [("minnie", "cave-minnie")]
     assert found[0].message.startswith("never applied on the first sync: the app-of-apps cave-apps failed at wave 1 "
                                      "(cave-global is Degraded), before wave 3 of cave-minnie")

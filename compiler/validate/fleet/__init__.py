@@ -20,6 +20,7 @@ from pathlib import Path
 
 from compiler.bootstrap.desired import desired
 from compiler.bootstrap.model import Resource
+from compiler.catalog import CLUSTER_LABEL
 from compiler.paths import ARGOCD_DIR, OVERLAYS
 from compiler.render import kustomize
 from compiler.render.cache import default_cache
@@ -102,7 +103,7 @@ class Fleet:
         """cluster -> its Argo CD Applications (label cave.io/cluster), by name."""
         out: dict[str, list[Obj]] = {}
         for app in self.argocd_objects("Application"):
-            cluster = get(app, "metadata", "labels", "cave.io/cluster")
+            cluster = get(app, "metadata", "labels", CLUSTER_LABEL)
             if isinstance(cluster, str):
                 out.setdefault(cluster, []).append(app)
         return {c: sorted(apps, key=lambda a: str(get(a, "metadata", "name"))) for c, apps in out.items()}
@@ -137,40 +138,68 @@ def addon_paths(argocd: list[Obj]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for app in argocd:
         path = get(app, "spec", "source", "path")
-        cluster = get(app, "metadata", "labels", "cave.io/cluster")
+        cluster = get(app, "metadata", "labels", CLUSTER_LABEL)
         if (app.get("kind") == "Application" and isinstance(path, str) and isinstance(cluster, str)
                 and path.startswith(f"{OVERLAYS}/{ARGOCD_DIR}/")):
             out.setdefault(cluster, []).append(path)
     return {c: sorted(paths) for c, paths in sorted(out.items())}
 
 
+@dataclass(frozen=True)
+class FleetRenders:
+    """Every render the fleet rules read, as text (parsed only when the rules run): each cluster's overlay, the
+    app-of-apps (None without gitops.yaml) and, by cluster, the add-on overlays its Applications sync."""
+
+    clusters: dict[str, Rendered]
+    argocd: Rendered | None
+    addons: dict[str, list[Rendered]]
+
+    def digests(self) -> dict[str, str]:
+        """label → sha256 of the rendered text, for every render (validate/cache.py keys the fleet rules by it)."""
+        out = {f"cluster {c}": r.digest for c, r in self.clusters.items()}
+        if self.argocd is not None:
+            out[f"path {self.argocd.label}"] = self.argocd.digest
+        out |= {f"path {r.label}": r.digest for rs in self.addons.values() for r in rs}
+        return out
+
+
+def fleet_renders(root: Path, *, use_cache: bool = True,
+                  rendered: Mapping[str, Rendered] | None = None) -> FleetRenders:
+    """Render (or read from the cache) everything the fleet rules read; `rendered`: clusters already rendered."""
+    clusters = list_clusters(root)
+    have = dict(rendered or {})
+    have |= render_clusters(root, [c for c in clusters if c not in have], use_cache=use_cache)
+    argocd_dir = root / OVERLAYS / ARGOCD_DIR
+    if load_settings(root) is None or not argocd_dir.is_dir():
+        return FleetRenders({c: have[c] for c in clusters}, None, {})
+    tool = kustomize.find(root)
+    cache = default_cache(root) if use_cache else None
+    hasher = InputHasher(worktree_source(root.absolute()), parsed=cache.parsed if cache is not None else None)
+
+    def job(path: str) -> RenderJob:
+        return make_job(hasher, path, path, (root / path).absolute(), tool.version)
+
+    [argocd] = render_jobs([job(f"{OVERLAYS}/{ARGOCD_DIR}")], tool, cache)
+    paths = {c: [p for p in ps if (root / p).is_dir()] for c, ps in addon_paths(argocd.objects).items()
+             if c in clusters}
+    by_path = {r.label: r for r in render_jobs([job(p) for ps in paths.values() for p in ps], tool, cache)}
+    addons = {c: [by_path[p] for p in ps] for c, ps in paths.items()}
+    return FleetRenders({c: have[c] for c in clusters}, argocd, addons)
+
+
 def load_fleet(root: Path, *, use_cache: bool = True, rendered: Mapping[str, Rendered] | None = None,
-               loaded: dict[str, Loaded] | None = None) -> Fleet:
+               loaded: dict[str, Loaded] | None = None, renders: FleetRenders | None = None) -> Fleet:
     """The whole fleet of the repository at `root`: specs, settings, every rendered overlay (cached).
 
-    `rendered` and `loaded` hold what the caller already has (renders it may have parsed, the specs it loaded):
-    only the rest is rendered or read.
+    `rendered`, `loaded` and `renders` hold what the caller already has (renders it may have parsed, the specs it
+    loaded, fleet_renders' result): only the rest is rendered or read.
     """
     if loaded is None:
         loaded = load_all(root, for_fleet_rules=True)  # a build-time check a fleet rule reports must not stop it
-    settings = load_settings(root)
-    clusters = [c for c in list_clusters(root) if c in loaded]
-    have = dict(rendered or {})
-    have |= render_clusters(root, [c for c in clusters if c not in have], use_cache=use_cache)
-    argocd: list[Obj] = []
-    addon_objects: dict[str, list[Obj]] = {}
-    argocd_dir = root / OVERLAYS / ARGOCD_DIR
-    if settings is not None and argocd_dir.is_dir():
-        tool = kustomize.find(root)
-        hasher = InputHasher(worktree_source(root.absolute()))
-        cache = default_cache(root) if use_cache else None
-
-        def job(path: str) -> RenderJob:
-            return make_job(hasher, path, path, (root / path).absolute(), tool.version)
-
-        [out] = render_jobs([job(f"{OVERLAYS}/{ARGOCD_DIR}")], tool, cache)
-        argocd = list(out.objects)
-        paths = {c: [p for p in ps if (root / p).is_dir()] for c, ps in addon_paths(argocd).items() if c in loaded}
-        by_path = {r.label: r for r in render_jobs([job(p) for ps in paths.values() for p in ps], tool, cache)}
-        addon_objects = {c: [o for p in ps for o in by_path[p].objects] for c, ps in paths.items()}
-    return Fleet(root, loaded, settings, {c: list(have[c].objects) for c in clusters}, argocd, addon_objects)
+    if renders is None:
+        renders = fleet_renders(root, use_cache=use_cache, rendered=rendered)
+    clusters = [c for c in renders.clusters if c in loaded]
+    argocd = list(renders.argocd.objects) if renders.argocd is not None else []
+    addon_objects = {c: [o for r in rs for o in r.objects] for c, rs in renders.addons.items() if c in loaded}
+    return Fleet(root, loaded, load_settings(root), {c: list(renders.clusters[c].objects) for c in clusters}, argocd,
+                 addon_objects)

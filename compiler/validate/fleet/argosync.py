@@ -577,11 +577,11 @@ def simulate_world(ctx: SyncContext, world: frozenset[str], *, reach_all: bool =
             root = AppResult(name, "", "app-of-apps", wave, obj)
             continue
         chart = get(obj, "spec", "source", "chart")
-        cluster = str(labels.get("cave.io/cluster") or path.rsplit("/", 1)[-1])
+        cluster = str(labels.get(catalog.CLUSTER_LABEL) or path.rsplit("/", 1)[-1])
         if path == overlay_rel(cluster) and cluster in fleet.objects:
             component = "cave"  # syncs the cluster's overlay, which the model replays
         else:  # an add-on: a chart, or a folder of overlays/argocd/addons/
-            component = str(labels.get("cave.io/component") or get(obj, "spec", "source", "helm", "releaseName")
+            component = str(labels.get(catalog.COMPONENT_LABEL) or get(obj, "spec", "source", "helm", "releaseName")
                             or chart or path.rsplit("/", 1)[-1])
         apps[name] = AppResult(name, cluster, component, wave, obj)
     if root is None:  # no app-of-apps in overlays/argocd: model its waves all the same

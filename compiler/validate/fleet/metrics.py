@@ -193,7 +193,7 @@ def _cluster(fleet: Fleet, view: ClusterView) -> Iterator[Finding]:
         return _identity_problem(w, view, plan) is None and _model_problem(w) is None
 
     apps = [a for a in fleet.applications.get(cluster, [])
-            if get(a, "metadata", "labels", "cave.io/component") == ADAPTER_COMPONENT]
+            if get(a, "metadata", "labels", catalog.COMPONENT_LABEL) == ADAPTER_COMPONENT]
     adapter_accounts = plan.accounts_with(*ADAPTER_KSA, VIEWER)
     for hpa in view.objects.of_kind("HorizontalPodAutoscaler"):
         name = str(get(hpa, "metadata", "name"))

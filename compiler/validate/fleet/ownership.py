@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from compiler import catalog
 from compiler.render.manifests import get
 from compiler.validate.fleet import Fleet, fleet_rule
 from compiler.validate.model import Finding, Obj, object_finding
@@ -62,7 +63,7 @@ def _owners(fleet: Fleet, cluster: str) -> dict[tuple[str, str], list[Owner]]:
                     add(obj, get(tls, "secretName"), f"ingress-shim, from {shim[0]} on {ident}",
                         f"spec.tls[{i}].secretName")
     for app in fleet.argocd_objects("Application"):
-        if get(app, "metadata", "labels", "cave.io/cluster") != cluster:
+        if get(app, "metadata", "labels", catalog.CLUSTER_LABEL) != cluster:
             continue
         chart = get(app, "spec", "source", "chart")
         suffix = ADDON_SECRETS.get(chart) if isinstance(chart, str) else None

@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from compiler import catalog
 from compiler.bootstrap.model import Resource
 from compiler.build.argocd import ADDONS
 from compiler.render.manifests import field_path, get, object_id
@@ -381,7 +382,7 @@ ADDON_KEYS = {addon.name: addon.key for addon in ADDONS}  # cave.io/component ->
 
 def _addon_key(app: Obj) -> str:
     """gitops.yaml's key of an add-on Application (cave.io/component cert-manager -> cert_manager)."""
-    component = str(get(app, "metadata", "labels", "cave.io/component"))
+    component = str(get(app, "metadata", "labels", catalog.COMPONENT_LABEL))
     return ADDON_KEYS.get(component, component)
 
 
