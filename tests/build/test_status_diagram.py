@@ -6,9 +6,6 @@ diagram (a note instead). The same bytes under any hash seed."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import json
 import os
 import re
@@ -25,7 +22,7 @@ from compiler.main import main
 from compiler.mermaid import MAX_LABEL, render
 from compiler.spec.load import load_all
 from tests.support import REPO
-from tests.support.fleet import copy_fleet
+from tests.support.fleet import copy_fleet, synthetic_fleet
 
 CLUSTERS = ("fanc", "global", "minnie")
 
@@ -51,21 +48,11 @@ def unescape(label: str) -> str:
     return re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), label)
 
 
-def make_fleet(dest: Path, locals_count: int) -> Path:
-    """bench/fleet.py's fleet (the example global and `locals_count` locals made from minnie), built."""
-    spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "bench" / "fleet.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    root: Path = module.make_fleet(dest, locals_count)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["-C", str(root), "build"]) == 0
-    return root
 
 
 @pytest.fixture(scope="module")
 def forty(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_fleet(tmp_path_factory.mktemp("forty") / "fleet", 39)
+    return synthetic_fleet(tmp_path_factory.mktemp("forty") / "fleet", 39, build=True)
 
 
 def test_json_has_pools_addons_and_waves(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,7 +206,7 @@ def test_an_argocd_overlay_too_large_for_any_diagram_gives_a_note(tmp_path: Path
 
 
 def test_twenty_clusters_drawn_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = make_fleet(tmp_path / "fleet", 20)
+    root = synthetic_fleet(tmp_path / "fleet", 20, build=True)
     source = status(root, "mermaid", capsys)
     shown = labels(source)
     assert re.findall(r"subgraph g_box_(\w+) ", source) == ["global"]  # the global in detail, the locals compact

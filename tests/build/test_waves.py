@@ -5,7 +5,6 @@ inside a CAVE Application checked against what the overlays and bases annotate."
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,12 @@ from compiler.spec.fleet import serving_global
 from compiler.spec.load import load_all
 from compiler.spec.settings import load_settings
 from tests.support import REPO
+from tests.support.fleet import synthetic_fleet
 
 ARGOCD = REPO / "overlays" / "argocd"
 ADDONS = ["cert-manager", "external-secrets", "ingress-nginx"]
 
 
-def make_fleet(dest: Path, locals_count: int) -> Path:
-    """bench/fleet.py's generated fleet: the example global and `locals_count` locals made from minnie."""
-    spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "bench" / "fleet.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    root: Path = module.make_fleet(dest, locals_count)
-    return root
 
 
 def by_wave(apps: list[WaveApp]) -> dict[int, list[str]]:
@@ -137,11 +129,11 @@ def fleet_apps(root: Path) -> tuple[list[WaveApp], dict[str, str | None]]:
 
 @pytest.fixture(scope="module")
 def forty(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[WaveApp], dict[str, str | None]]:
-    return fleet_apps(make_fleet(tmp_path_factory.mktemp("forty"), 40))
+    return fleet_apps(synthetic_fleet(tmp_path_factory.mktemp("forty"), 40))
 
 
 def test_twenty_clusters_all_drawn_grouped(tmp_path: Path) -> None:
-    apps, global_of = fleet_apps(make_fleet(tmp_path / "fleet", 20))
+    apps, global_of = fleet_apps(synthetic_fleet(tmp_path / "fleet", 20))
     assert len([a for a in apps if a.wave == 2]) == 20 * 4 and set(global_of.values()) == {"global"}
     chart = wave_chart(apps, global_of=global_of)
     source = render(chart)

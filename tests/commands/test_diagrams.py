@@ -11,7 +11,6 @@ to fit. Each must render without a Mermaid error and show exactly the text it wa
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -30,7 +29,7 @@ from compiler.mermaid import render, shorten
 from compiler.spec.load import load_environments
 from tests.support import REPO
 from tests.support import mermaid as renderer
-from tests.support.fleet import copy_fleet
+from tests.support.fleet import copy_fleet, synthetic_fleet
 from tests.support.mermaid import Rendered, mermaid_blocks, node_positions, shown
 from tests.support.render import make_repo
 
@@ -62,15 +61,6 @@ def pr_comment(tmp_path_factory: pytest.TempPathFactory, kustomize_tool: object)
     return cli(root, "diff", "--base", "HEAD", "--format", "markdown", codes=(1,))
 
 
-def fleet_of(dest: Path, locals_count: int) -> Path:
-    """bench/fleet.py's fleet (the example global and `locals_count` locals made from minnie), built."""
-    spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "bench" / "fleet.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    root: Path = module.make_fleet(dest, locals_count)
-    cli(root, "build")
-    return root
 
 
 HUGE = ('x"] --> evil["<b>%%#35;`$$ ' * 2500)[:60_000]  # a hand-edited label: 60,000 characters of syntax
@@ -111,7 +101,8 @@ def cut_plan() -> str:
 @pytest.fixture(scope="module")
 def fleets(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """Built fleets of 20 and 40 clusters (one global, the rest locals)."""
-    return {size: fleet_of(tmp_path_factory.mktemp(f"fleet{size}") / "repo", size - 1) for size in (21, 40)}
+    return {size: synthetic_fleet(tmp_path_factory.mktemp(f"fleet{size}") / "repo", size - 1, build=True)
+            for size in (21, 40)}
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from compiler.main import main
 from compiler.validate.fleet import Fleet, load_fleet
 from compiler.validate.fleet.rules import check_fleet
 from compiler.validate.model import Finding
@@ -41,3 +45,17 @@ def current_fleet(tmp: Path, edit: Callable[[Path], None] | None = None) -> Flee
 
 def findings(fleet: Fleet, rule: str) -> list[Finding]:
     return [f for f in check_fleet(fleet, [rule]) if f.rule == rule]
+
+
+def synthetic_fleet(dest: Path, locals_count: int, *, build: bool = False) -> Path:
+    """bench/fleet.py's fleet (the example global and `locals_count` locals made from minnie) in `dest`, its
+    overlays built when `build`."""
+    spec = importlib.util.spec_from_file_location("bench_fleet", REPO / "bench" / "fleet.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root: Path = module.make_fleet(dest, locals_count)
+    if build:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["-C", str(root), "build"]) == 0
+    return root
