@@ -93,9 +93,12 @@ def render_jobs(
     tool: kustomize.Kustomize,
     cache: RenderCache | None,
     workers: int | None = None,
+    *,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Rendered]:
-    """Render every job, one kustomize process per overlay in parallel; all failures in one UserError."""
-    results = render_jobs_settled(jobs, tool, cache, workers)
+    """Render every job, one kustomize process per overlay in parallel; all failures in one UserError.
+    `meanwhile`: see render_jobs_settled."""
+    results = render_jobs_settled(jobs, tool, cache, workers, meanwhile=meanwhile)
     problems = [p for r in results if isinstance(r, UserError) for p in r.problems]
     if problems:
         raise UserError(problems)
@@ -156,15 +159,17 @@ def render_clusters(
     cache: RenderCache | None = None,
     use_cache: bool = True,
     workers: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Rendered]:
-    """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default)."""
+    """Rendered output of each cluster's overlay (parallel, cached under <root>/.cache by default); `meanwhile`
+    runs while they render (render_jobs_settled)."""
     root = root.absolute()
     tool = kustomize.find(root)
     if use_cache and cache is None:
         cache = default_cache(root)
     hasher = InputHasher(worktree_source(root), parsed=cache.parsed if use_cache and cache is not None else None)
     jobs = [make_job(hasher, c, overlay_rel(c), overlay_dir(root, c), tool.version) for c in clusters]
-    rendered = render_jobs(jobs, tool, cache if use_cache else None, workers)
+    rendered = render_jobs(jobs, tool, cache if use_cache else None, workers, meanwhile=meanwhile)
     return {r.label: r for r in rendered}
 
 

@@ -91,9 +91,9 @@ def validate_selected(root: Path, selected: Sequence[str], schemas: Schemas, spe
     if kubernetes_version:
         kubernetes_schema_version(kubernetes_version)  # fail on a bad version before rendering anything
     cache = ValidatedCache.at(root) if use_cache else None
-    specs.checked(cache)
     wanted = sorted(set(selected) | set(list_clusters(root))) if fleet_rules else sorted(selected)
-    rendered = render_clusters(root, wanted, use_cache=use_cache)
+    # the specs' strict load (when no earlier run did it for these inputs) while kustomize renders
+    rendered = render_clusters(root, wanted, use_cache=use_cache, meanwhile=lambda: specs.checked(cache))
     findings: list[Finding] = []
     versions: dict[str, str] = {}
     for cluster in progress.each("validate", sorted(selected), str):
