@@ -13,18 +13,19 @@ side, as `{"kind", "name", "cluster", "wave", "what", "destination"}` (waves.Wav
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import catalog, fingerprint, git
+from compiler import catalog, git
 from compiler.build import waves
 from compiler.build.compile import WAVE
 from compiler.build.waves import WaveApp
 from compiler.cache import ParsedCache
 from compiler.paths import ARGOCD_DIR, OVERLAYS
-from compiler.spec.yamlio import YAMLError, load_manifests
+from compiler.spec.yamlio import YAMLError, cached_parse, load_manifests
 
 PREFIX = f"{OVERLAYS}/{ARGOCD_DIR}/"
 CLUSTER_LABEL = catalog.CLUSTER_LABEL
@@ -151,15 +152,11 @@ def _objects(files: Iterable[bytes], parsed: ParsedCache | None = None) -> dict[
     sides of a 100-cluster fleet's diff are otherwise parsed twice, every run)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for data in files:
-        key = fingerprint.key("argocd-manifests", data) if parsed is not None else ""
-        docs = parsed.load(key) if parsed is not None else None
-        if not isinstance(docs, list):
-            try:
-                docs = load_manifests(data)
-            except YAMLError:
-                continue  # not YAML: build never writes such a file; the cluster diff and validate say more
-            if parsed is not None:
-                parsed.store(key, docs)
+        try:
+            docs = cached_parse(parsed, "argocd-manifests", data, functools.partial(load_manifests, data),
+                                lambda value: isinstance(value, list))
+        except YAMLError:
+            continue  # not YAML: build never writes such a file; the cluster diff and validate say more
         for doc in docs:
             if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict):
                 out[(str(doc.get("kind")), str(doc["metadata"].get("name")))] = doc

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import fingerprint
 from compiler.cache import ParsedCache
 from compiler.render.sources import FsSource, Source
-from compiler.spec.yamlio import YAMLError, load_manifest
+from compiler.spec.yamlio import YAMLError, cached_parse, load_manifest
 
 # Bump when the key layout changes so old cache entries are never read as new ones.
 _HASH_SCHEMA = "cave-render-v1"
@@ -97,15 +96,15 @@ class InputHasher:
         with _DOCS_LOCK:
             if digest in _DOCS:
                 return _DOCS[digest]
-        key = fingerprint.key("kustomization", digest) if self.parsed is not None else ""
-        doc = self.parsed.load(key) if self.parsed is not None else None
-        if not isinstance(doc, Mapping):  # a kustomization is a mapping; anything else is parsed afresh
+
+        def parse() -> Any:
             try:
-                doc = load_manifest(self.source.read(rel))
+                return load_manifest(self.source.read(rel))
             except (YAMLError, UnicodeDecodeError):
-                doc = None  # kustomize reports it when rendering; the bytes are hashed all the same
-            if isinstance(doc, Mapping) and self.parsed is not None:
-                self.parsed.store(key, doc)
+                return None  # kustomize reports it when rendering; the bytes are hashed all the same
+
+        # a kustomization is a mapping: anything else is parsed afresh, never kept
+        doc = cached_parse(self.parsed, "kustomization", digest, parse, lambda value: isinstance(value, Mapping))
         with _DOCS_LOCK:
             if len(_DOCS) > 10_000:
                 _DOCS.clear()

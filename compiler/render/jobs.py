@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from compiler import fingerprint, progress
+from compiler import progress
 from compiler.cache import ParsedCache, text_key
 from compiler.errors import UserError
 from compiler.paths import overlay_rel
@@ -19,6 +19,7 @@ from compiler.render.cache import RenderCache, default_cache
 from compiler.render.hashing import InputHasher
 from compiler.render.manifests import parse_objects, sorted_objects
 from compiler.render.sources import overlay_dir, select_clusters, worktree_source
+from compiler.spec.yamlio import cached_parse
 
 # --------------------------------------------------------------------------- rendering
 
@@ -55,14 +56,9 @@ class Rendered:
 
 def cached_objects(text: str, label: str, parsed: ParsedCache | None) -> list[dict[str, Any]]:
     """parse_objects(text), read from the parsed cache when it has the text (and stored there when not)."""
-    if parsed is None:
-        return parse_objects(text, label)
-    key = fingerprint.key("rendered-objects", text)  # the parser's code and library versions are part of it
-    hit = parsed.load(key)
-    if isinstance(hit, list) and all(isinstance(o, dict) for o in hit):
-        return hit
-    objects = parse_objects(text, label)
-    parsed.store(key, objects)
+    objects: list[dict[str, Any]] = cached_parse(
+        parsed, "rendered-objects", text, lambda: parse_objects(text, label),
+        lambda value: isinstance(value, list) and all(isinstance(o, dict) for o in value))
     return objects
 
 

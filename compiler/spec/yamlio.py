@@ -25,6 +25,7 @@ import io
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,23 @@ def load_document(file: Path, display: str, cache: ParsedCache | None = None) ->
         if json_exact(doc.data) and json_exact(positions):
             cache.store(key, {"data": doc.data, "positions": positions})
     return doc, problems
+
+
+def cached_parse(cache: ParsedCache | None, kind: str, data: str | bytes, parse: Callable[[], Any],
+                 accept: Callable[[Any], bool]) -> Any:
+    """`parse()`, or what it returned before for the same `data`: kept in `cache` (when given) under a key of its
+    own `kind`, the data and the compiler's fingerprint, so two readers of one file never answer for each other and
+    a parser's fix or a library upgrade is a new key. Only values `accept` takes are read back or stored."""
+    if cache is None:
+        return parse()
+    key = fingerprint.key(kind, data)
+    hit = cache.load(key)
+    if hit is not None and accept(hit):
+        return hit
+    value = parse()
+    if accept(value):
+        cache.store(key, value)
+    return value
 
 
 def _cached_document(cache: ParsedCache, key: str, display: str) -> Document | None:

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from compiler.build import argocd, overlays
-from compiler.main import main
 from compiler.render import kustomize
 from compiler.render.jobs import render_cluster
 from compiler.render.manifests import parse_objects
@@ -20,6 +19,7 @@ from compiler.spec.settings import load_settings
 from compiler.validate.engine import validate_objects
 from compiler.validate.schemas import Schemas
 from tests.support import REPO
+from tests.support.cli import copy_examples, run
 
 CRDS = REPO / "schemas" / "crds"
 WAVE = "argocd.argoproj.io/sync-wave"
@@ -29,13 +29,7 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job"}
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "environments", tmp_path / "environments")
-    shutil.copy(REPO / "gitops.yaml", tmp_path / "gitops.yaml")
-    return tmp_path
-
-
-def run(repo: Path, *args: str) -> int:
-    return main(["--root", str(repo), *args])
+    return copy_examples(tmp_path)
 
 
 def argocd_objects(root: Path) -> list[dict[str, Any]]:

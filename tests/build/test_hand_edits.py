@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from compiler.build import overlays
-from compiler.main import main
-from tests.support import REPO
+from tests.support.cli import copy_examples, run
 
 NOTE = ("note: build owns overlays/ and overwrites changes made there by hand: make them in the spec "
         "(environments/<cluster>.yaml) or the templates instead")
@@ -20,13 +19,7 @@ NOTE = ("note: build owns overlays/ and overwrites changes made there by hand: m
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "environments", tmp_path / "environments")
-    shutil.copy(REPO / "gitops.yaml", tmp_path / "gitops.yaml")
-    return tmp_path
-
-
-def run(repo: Path, *args: str) -> int:
-    return main(["--root", str(repo), *args])
+    return copy_examples(tmp_path)
 
 
 def append(path: Path, text: str) -> None:

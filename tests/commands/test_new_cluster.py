@@ -3,10 +3,7 @@ refuses at their file:line:col until set; once set, build and validate pass (rea
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,24 +14,16 @@ from compiler.spec.load import load_all
 from compiler.spec.model import ClusterSpec
 from compiler.spec.sharing import writes
 from tests.support import REPO
+from tests.support.cli import copy_examples
+from tests.support.cli import run_captured as run
 from tests.support.placeholders import fill, positions
 
 CRDS = REPO / "schemas" / "crds"  # the repository's own CRD schemas
 
 
-def run(repo: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--root", str(repo), *args])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    for folder in ("environments", "base"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    shutil.copy(REPO / "gitops.yaml", tmp_path / "gitops.yaml")
-    return tmp_path
+    return copy_examples(tmp_path, ("environments", "base"))
 
 
 def build_errors(repo: Path) -> list[tuple[str, int, int, str]]:

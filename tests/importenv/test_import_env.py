@@ -9,8 +9,6 @@ rendered manifests must carry what the env files say, and no secret value may ap
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 import json
 import re
 import shutil
@@ -22,11 +20,11 @@ import pytest
 from compiler.errors import UserError
 from compiler.importenv import envfile
 from compiler.importenv import values as envvalues
-from compiler.main import main
 from compiler.render import kustomize
 from compiler.render.manifests import parse_objects
 from compiler.spec.load import load_all, load_environments
 from tests.support import REPO
+from tests.support.cli import run_captured as run
 from tests.support.placeholders import fill
 from tests.support.render import containers
 
@@ -40,13 +38,6 @@ def sentinels() -> set[str]:
     found = {m.group() for f in FIXTURES.iterdir() for m in SENTINEL.finditer(f.read_text())}
     assert len(found) >= 10, found
     return found
-
-
-def run(repo: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--root", str(repo), *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def make_repo(tmp: Path) -> Path:

@@ -3,35 +3,23 @@ check, validate and render stop at the spec line with what to set, and write not
 
 from __future__ import annotations
 
-import contextlib
-import io
-import shutil
 from pathlib import Path
 
 import pytest
 
 from compiler.errors import UserError
-from compiler.main import main
 from compiler.spec.load import load_all
 from compiler.spec.model import GlobalCluster
 from tests.support import REPO
+from tests.support.cli import copy_examples
+from tests.support.cli import run_captured as run
 
 CRDS = REPO / "schemas" / "crds"  # the repository's own CRD schemas
 
 
-def run(repo: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--root", str(repo), *args])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    for folder in ("environments", "base"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    shutil.copy(REPO / "gitops.yaml", tmp_path / "gitops.yaml")
-    return tmp_path
+    return copy_examples(tmp_path, ("environments", "base"))
 
 
 def edit(repo: Path, cluster: str, old: str, new: str) -> tuple[int, int]:
