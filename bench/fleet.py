@@ -28,4 +28,5 @@ def make_fleet(dest: Path, locals_count: int = 99) -> Path:
         shutil.copytree(REPO / "base", dest / "base")
     if (REPO / "gitops.yaml").exists():
         shutil.copy(REPO / "gitops.yaml", dest / "gitops.yaml")
+    (dest / ".gitignore").write_text(".cache/\n")  # as the repository's own: caches are never committed
     return dest

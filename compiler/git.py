@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import tarfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from compiler.errors import UserError
@@ -118,9 +120,17 @@ def _nul_records(text: str) -> list[str]:
     return [r for r in text.split("\0") if r]
 
 
+_TREES: dict[tuple[str, str, str], dict[str, str]] = {}  # (root, commit id, prefix) → ls_tree: a commit never changes
+_COMMIT_ID = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
+
+
 def ls_tree(root: Path, commit: str) -> dict[str, str]:
-    """Every file of the commit's tree under root (path relative to root → blob id), no checkout."""
+    """Every file of the commit's tree under root (path relative to root → blob id), no checkout; remembered for
+    the process when `commit` is a commit id (several stages of one diff read the same tree)."""
     prefix = show_prefix(root)
+    memo = (str(root), commit, prefix) if _COMMIT_ID.match(commit) else None
+    if memo is not None and memo in _TREES:
+        return dict(_TREES[memo])
     treeish = f"{commit}:{prefix}" if prefix else commit
     proc = run(root, "ls-tree", "-r", "-z", "--full-tree", treeish)
     files: dict[str, str] = {}
@@ -129,7 +139,70 @@ def ls_tree(root: Path, commit: str) -> dict[str, str]:
         _mode, kind, blob = meta.split()
         if kind == "blob":
             files[path] = blob
+    if memo is not None:
+        if len(_TREES) >= 8:
+            _TREES.clear()
+        _TREES[memo] = files
+        return dict(files)
     return files
+
+
+def index_vouches(root: Path) -> bool:
+    """Whether git's index can stand for the working tree's bytes under root, as changed_paths and
+    clean_blobs_under rely on: no file marked assume-unchanged or skip-worktree, no submodule, no unmerged entry, and
+    no attributes or end-of-line settings (autocrlf, eol, filters) under which a file git calls unmodified may hold
+    other bytes than its blob. When it cannot, callers read the files themselves."""
+    for record in _nul_records(run(root, "ls-files", "-s", "-v", "-z").stdout):
+        if record[:1] != "H" or record[2:8] == "160000":  # "h"/"S": assume-unchanged/skip-worktree; a gitlink
+            return False
+    if run(root, "ls-files", "-z", "--", ":(top,glob)**/.gitattributes").stdout:
+        return False
+    top = Path(run(root, "rev-parse", "--show-toplevel").stdout.strip())
+    info = run(root, "rev-parse", "--git-path", "info/attributes").stdout.strip()
+    if (top / ".gitattributes").exists() or (root / info).exists():
+        return False
+    settings = run(root, "config", "--get-regexp", r"^core\.(autocrlf|eol|attributesfile)$", check=False).stdout
+    return all(line.split(" ", 1)[-1].strip().lower() == "false" for line in settings.splitlines() if line.strip())
+
+
+def clean_blobs_under(root: Path, directory: str) -> tuple[dict[str, str], frozenset[str]]:
+    """Blob ids of the files under `directory` (relative to root) that git's index vouches for, with everything
+    else there: (path → blob id of regular files whose working-tree content matches the index, paths git cannot
+    vouch for: modified, deleted, conflicted, untracked or ignored files, links and submodules — an untracked or
+    ignored directory as one entry ending in "/")."""
+    staged = run(root, "ls-files", "-s", "-z", "--", directory).stdout
+    dirty = set(_nul_records(run(root, "diff-files", "--name-only", "--relative", "-z", "--", directory).stdout))
+    dirty |= set(_nul_records(run(root, "ls-files", "--others", "--directory", "-z", "--", directory).stdout))
+    files: dict[str, str] = {}
+    for record in _nul_records(staged):
+        meta, path = record.split("\t", 1)
+        mode, blob, stage = meta.split()
+        if stage == "0" and mode in ("100644", "100755") and path not in dirty:
+            files[path] = blob
+        else:
+            dirty.add(path)
+    return files, frozenset(dirty)
+
+
+def changed_paths(root: Path, commit: str) -> frozenset[str] | None:
+    """Paths under root (relative to it) where the working tree may differ from the commit's tree: tracked files
+    changed, added or deleted since (staged or not), and every untracked or ignored path, a directory of them as one
+    entry ending in "/". A path not in it, nor under such a directory, is as the commit has it (git's stat cache
+    decides). None when git's index cannot vouch for the working tree (index_vouches): read everything then."""
+    with ThreadPoolExecutor(max_workers=3) as pool:  # each walks the whole tree: at once
+        vouches = pool.submit(index_vouches, root)
+        diff = pool.submit(run, root, "diff", "--name-only", "--no-renames", "--relative", "-z", commit, "--")
+        others = pool.submit(run, root, "ls-files", "--others", "--directory", "-z")
+        if not vouches.result():
+            return None
+        return frozenset(_nul_records(diff.result().stdout)) | frozenset(_nul_records(others.result().stdout))
+
+
+def may_differ(changed: frozenset[str], rel: str) -> bool:
+    """Whether a file (or, with a trailing "/", anything under a directory) may differ, by changed_paths."""
+    if rel.endswith("/"):
+        return any(p.startswith(rel) or (p.endswith("/") and rel.startswith(p)) for p in changed)
+    return rel in changed or any(rel.startswith(p) for p in changed if p.endswith("/"))
 
 
 def cat_blobs(root: Path, blobs: Sequence[str]) -> dict[str, bytes]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from compiler import progress
@@ -134,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.root = str(find_root(Path(args.root)))  # commands work from any folder inside the repository
     try:
-        with progress.to_stream(sys.stderr):  # long stages report on stderr (bar on a terminal, else lines)
+        with progress.to_stream(sys.stderr), _few_collections():  # long stages report on stderr
             code: int = args.run(args)
     except UserError as err:
         for problem in err.problems:
@@ -149,6 +151,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(internal_error(err), file=sys.stderr)
         return INTERNAL_ERROR_EXIT
     return code
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector, run far less often while a command runs: a command builds large, long-lived
+    object trees (a fleet's parsed renders, tens of MB), which the default thresholds would walk again and again
+    (validate of a 100-cluster fleet spent about 0.7 s of its 3 s in full collections). Cycles are still collected,
+    and the settings are restored when the command ends."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 INTERNAL_ERROR_EXIT = 3  # not 1, which means "changes" or "findings", nor 2, bad input

@@ -37,6 +37,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from compiler.background import Background
 from compiler.build import overlays
 from compiler.build.check import require_fresh
 from compiler.diff.engine import diff_ref
@@ -85,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     def fresh() -> None:
         require_fresh(root, args.clusters or None, argocd=True, use_cache=not args.no_cache)
 
-    result = diff_ref(root, args.base, args.clusters, use_cache=not args.no_cache, meanwhile=fresh)
+    check = Background(fresh)  # on the other core while this process plans, materialises and renders
+    try:
+        result = diff_ref(root, args.base, args.clusters, use_cache=not args.no_cache, meanwhile=check.wait)
+    finally:
+        check.cancel()
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     sys.stdout.write(format_result(result, args.format, color=color, max_chars=args.max_chars))
     for line in kustomize.find(root).notice():  # which kustomize, and a warning when not the pinned one

@@ -192,9 +192,13 @@ def compare(old: Mapping[tuple[str, str], dict[str, Any]], new: Mapping[tuple[st
     return out
 
 
-def diff_argocd(root: Path, commit: str, clusters: Sequence[str] = (), *,
-                parsed: ParsedCache | None = None) -> tuple[list[AppChange], SyncOrder]:
-    """overlays/argocd/ at `commit` vs the working tree under `root`: the changes, and both sides by sync wave."""
+def diff_argocd(root: Path, commit: str, clusters: Sequence[str] = (), *, parsed: ParsedCache | None = None,
+                changed: frozenset[str] | None = None) -> tuple[list[AppChange], SyncOrder]:
+    """overlays/argocd/ at `commit` vs the working tree under `root`: the changes, and both sides by sync wave.
+    When `changed` (git.changed_paths) says nothing there may differ, neither side is read: no changes, and a sync
+    order that marks nothing (both sides equal)."""
+    if changed is not None and not git.may_differ(changed, PREFIX):
+        return [], SyncOrder([], [], tuple(clusters))
     tree = {rel: blob for rel, blob in git.ls_tree(root, commit).items()
             if rel.startswith(PREFIX) and rel.endswith((".yaml", ".yml"))}
     blobs = git.cat_blobs(root, sorted(set(tree.values())))

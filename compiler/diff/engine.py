@@ -17,12 +17,12 @@ from compiler.diff.argocd import diff_argocd
 from compiler.diff.compare import add_unrendered, comparable_objects, diff_cluster
 from compiler.diff.model import ClusterDiff, DiffResult, RenderReport
 from compiler.errors import Problem, UserError
-from compiler.paths import ENV_DIR, OVERLAYS, SETTINGS_FILE, overlay_rel
+from compiler.paths import ENV_DIR, OVERLAYS, SETTINGS_FILE, overlay_rel, spec_rel
 from compiler.render import kustomize
 from compiler.render.cache import RenderCache, default_cache
-from compiler.render.hashing import InputHasher
+from compiler.render.hashing import InputHasher, Inputs, watch_sets
 from compiler.render.jobs import Rendered, RenderJob, from_cache, make_job, render_jobs_settled
-from compiler.render.sources import FsSource, GitSource, Source, clusters_in, worktree_source
+from compiler.render.sources import AsCommitted, FsSource, GitSource, Source, clusters_in, worktree_source
 from compiler.spec.fleet import unknown_cluster_message
 from compiler.spec.yamlio import YAMLError, load_plain
 
@@ -38,16 +38,22 @@ def diff_sources(
     workers: int | None = None,
     reduced: bool | None = None,
     meanwhile: Callable[[], None] | None = None,
+    batch: int | None = None,
+    changed: frozenset[str] | None = None,
 ) -> tuple[list[ClusterDiff], RenderReport]:
     """Diff the clusters of two trees (the old one may be a git commit, exported only where a
     cluster's content hash differs); renders of both sides run in parallel. A cluster whose only
     changed inputs are service bases is rendered reduced (compiler/diff/reduced.py) unless `reduced` is False
     or $CAVE_GITOPS_FULL_RENDER is set; the RenderReport says what was done. `meanwhile` is called while the
-    renders run (render_jobs_settled), or before returning when none are needed."""
+    renders run (render_jobs_settled), or before returning when none are needed. `batch`: pair renders per kustomize
+    process (default: enough to keep every worker busy, at most PAIR_BATCH). `changed`: the paths where `new` may
+    differ from `old` (git.changed_paths), when known: a cluster none of whose inputs they touch is unchanged without
+    reading its files."""
     if reduced is None:
         reduced = not os.environ.get(reduction.FULL_RENDER_ENV)
     report = RenderReport()
-    old_known, new_known = clusters_in(old), clusters_in(new)
+    old_known = clusters_in(old)
+    new_known = _clusters_now(new, old_known, changed) if changed is not None else clusters_in(new)
     wanted = sorted(set(old_known) | set(new_known))
     if clusters:
         missing = [c for c in clusters if c not in wanted]
@@ -63,9 +69,24 @@ def diff_sources(
 
     result: dict[str, ClusterDiff] = {}
     pending: list[str] = []
+    watch: dict[str, Inputs] = {}
+    if changed is not None:  # what each cluster reads at the base: from the last diff against it, when there was one
+        both = [overlay_rel(c) for c in wanted if c in old_known and c in new_known]
+        commit = f"{old.commit}:{old.prefix}" if isinstance(old, GitSource) else None
+        watch = watch_sets(old_hasher, both, commit, parsed)
+
+    def same(cluster: str) -> bool:
+        if not (cluster in old_known and cluster in new_known):
+            return False
+        inputs = watch.get(overlay_rel(cluster)) or old_hasher.inputs(overlay_rel(cluster))
+        if inputs.remotes:  # remote inputs: always render
+            return False
+        if changed is not None and not inputs.touched_by(changed):
+            return True  # nothing it reads differs: no need to hash the working tree's side
+        return key(old_hasher, cluster) == key(new_hasher, cluster)
+
     for cluster in wanted:
-        same = cluster in old_known and cluster in new_known and key(old_hasher, cluster) == key(new_hasher, cluster)
-        if same and not old_hasher.inputs(overlay_rel(cluster)).remotes:  # remote inputs: always render
+        if same(cluster):
             result[cluster] = ClusterDiff(cluster, "unchanged", rendered=False)
         else:
             pending.append(cluster)
@@ -114,15 +135,38 @@ def diff_sources(
             ]
 
         misses = [slot for slot in jobs if slot not in rendered]
-        todo = [dataclasses.replace(pair_jobs[c], overlay=pair_dir[c]) for c in pair_misses]
+        # Pair renders go several to a kustomize process; a batch that fails or does not split cleanly is
+        # rendered again one pair at a time, so that each cluster gets its own outcome.
+        groups = reduction.batches(pair_misses, Path(tmp) / "reduced", _batch_size(len(pair_misses), workers, batch))
+        todo = [dataclasses.replace(pair_jobs[group[0]], overlay=pair_dir[group[0]]) if len(group) == 1
+                else RenderJob(_batch_label(group), directory, "", cacheable=False)
+                for directory, group in groups]  # fmt: skip
         todo += full_todo(misses, Path(tmp) / "full")
         outcomes = render_jobs_settled(todo, tool, cache, workers, meanwhile=meanwhile)
-        for c, outcome in zip(pair_misses, outcomes[: len(pair_misses)], strict=True):
-            if isinstance(outcome, Rendered):
-                pairs[c] = outcome
+        one_by_one: list[tuple[str, Rendered | UserError]] = []
+        batched: set[str] = set()  # pairs split out of a batch: its one process is counted, not each
+        for (_, group), outcome in zip(groups, outcomes[: len(groups)], strict=True):
+            if len(group) == 1:
+                one_by_one.append((group[0], outcome))
+                continue
+            report.renders += 1  # the batch's kustomize process, whatever came of it
+            texts = reduction.split_batch(outcome.text, group) if isinstance(outcome, Rendered) else None
+            if texts is None:
+                singles = [dataclasses.replace(pair_jobs[c], overlay=pair_dir[c]) for c in group]
+                one_by_one += zip(group, render_jobs_settled(singles, tool, cache, workers), strict=True)
+                continue
+            batched |= set(group)
+            for c in group:
+                if cache is not None:
+                    cache.put(pair_jobs[c].key, texts[c])
+                pairs[c] = Rendered(pair_jobs[c].label, pair_jobs[c].key, texts[c], from_cache=False,
+                                    parsed=cache.parsed if cache is not None else None)  # fmt: skip
+        for c, single in one_by_one:
+            if isinstance(single, Rendered):
+                pairs[c] = single
             else:
-                report.full[c] = f"reduced render failed: {'; '.join(p.message for p in outcome.problems)}"
-        for slot, outcome in zip(misses, outcomes[len(pair_misses) :], strict=True):
+                report.full[c] = f"reduced render failed: {'; '.join(p.message for p in single.problems)}"
+        for slot, outcome in zip(misses, outcomes[len(groups) :], strict=True):
             if isinstance(outcome, Rendered):
                 rendered[slot] = outcome
             else:
@@ -148,7 +192,7 @@ def diff_sources(
                     problems.extend(outcome.problems)
     if problems:
         raise UserError(problems)
-    report.count([*rendered.values(), *pairs.values()])
+    report.count([*rendered.values(), *(pair for c, pair in pairs.items() if c not in batched)])
     for cluster, sides in split.items():
         report.reduced[cluster] = plans[cluster].kept
         old_objects, new_objects = comparable_objects(sides["old"], sides["new"])
@@ -161,6 +205,39 @@ def diff_sources(
             )
             result[cluster] = diff_cluster(cluster, old_objects, new_objects)
     return [result[c] for c in wanted], report
+
+
+def _clusters_now(new: FsSource, old_known: Sequence[str], changed: frozenset[str]) -> list[str]:
+    """clusters_in(new), looking only at the clusters whose spec or overlay may differ from the old side's (a
+    cluster is a spec file and an overlay kustomization: neither can appear or vanish unlisted by git)."""
+    maybe: set[str] = set()
+    for path in changed:
+        top, _, rest = path.partition("/")
+        if top == OVERLAYS and rest:
+            name = rest.split("/", 1)[0]
+        elif top == ENV_DIR and rest.endswith(".yaml") and "/" not in rest:
+            name = rest[: -len(".yaml")]
+        elif path.endswith("/") and (OVERLAYS.startswith(path.rstrip("/")) or ENV_DIR.startswith(path.rstrip("/"))):
+            return clusters_in(new)  # a whole folder of them untracked or ignored: look at every one
+        else:
+            continue
+        maybe.add(name)
+    now = [c for c in maybe if new.is_file(spec_rel(c)) and new.kustomization(overlay_rel(c))]
+    return sorted({c for c in old_known if c not in maybe} | set(now))
+
+
+PAIR_BATCH = 16  # pair renders per kustomize process at most: ~0.08 CPU-s each so, against ~0.28 alone
+
+
+def _batch_size(pairs: int, workers: int | None, batch: int | None) -> int:
+    """Pair renders per process: the given size, else as many as keeps each worker with about three batches."""
+    if batch is not None:
+        return max(1, batch)
+    return max(1, min(PAIR_BATCH, -(-pairs // (3 * (workers or os.cpu_count() or 1)))))
+
+
+def _batch_label(group: Sequence[str]) -> str:
+    return f"overlays/{group[0]} … {group[-1]} ({len(group)} reduced renders)"
 
 
 def reduced_plans(root: Path, base: str | None = None) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
@@ -209,11 +286,14 @@ def diff_ref(
     workers: int | None = None,
     reduced: bool | None = None,
     meanwhile: Callable[[], None] | None = None,
+    batch: int | None = None,
+    changed_paths: bool = True,
 ) -> DiffResult:
     """Diff the working tree at root against a git ref (default: merge-base with origin/main, else HEAD).
 
     `meanwhile` (the diff command's freshness check) runs exactly once, while the renders run: its exception, if
-    any, is this function's."""
+    any, is this function's. `changed_paths`: ask git which paths may differ from the ref (git.changed_paths) and
+    neither read nor hash what they do not touch (clusters, specs, overlays/argocd/); False reads everything."""
     root = root.absolute()
     done = False
 
@@ -228,22 +308,27 @@ def diff_ref(
         cache = default_cache(root)
     old = GitSource(root, commit)
     old.label = f"{label} ({commit[:12]})"
-    new = worktree_source(root)
+    changed = git.changed_paths(root, commit) if changed_paths else None  # None: git cannot tell; read everything
+    # what git does not list as changed is as at the base: its blob id is the base's, not read nor asked of git again
+    new = FsSource(root, AsCommitted(old, changed)) if changed is not None else worktree_source(root)
     diffs, how = diff_sources(old, new, clusters, cache=cache if use_cache else None, workers=workers,
-                              reduced=reduced, meanwhile=once)
+                              reduced=reduced, meanwhile=once, batch=batch, changed=changed)
     once()
     # The working tree is the caller's to keep fresh (the diff command refuses stale overlays); the base is
     # what it is, so a stale base is said in the report rather than silently diffed against.
-    warnings = stale_at(root, commit, [d.name for d in diffs if d.status != "added"], label)
+    warnings = stale_at(root, commit, [d.name for d in diffs if d.status != "added"], label, changed=changed,
+                        use_cache=use_cache)
     parsed = cache.parsed if use_cache and cache is not None else None
-    applications, sync_order = diff_argocd(root, commit, clusters, parsed=parsed)
+    applications, sync_order = diff_argocd(root, commit, clusters, parsed=parsed, changed=changed)
     return DiffResult(label, commit, diffs, how, warnings, applications=applications,
-                      versions=_version_changes(root, commit, clusters), sync_order=sync_order)
+                      versions=_version_changes(root, commit, clusters, changed), sync_order=sync_order)
 
 
-def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[VersionChange]:
+def _version_changes(root: Path, commit: str, clusters: Sequence[str],
+                     changed: frozenset[str] | None = None) -> list[VersionChange]:  # fmt: skip
     """The service versions the working tree's specs change against the specs at `commit`, then what gitops.yaml
-    pins differently (plain YAML on both sides: a file that does not load at the base still shows its versions)."""
+    pins differently (plain YAML on both sides: a file that does not load at the base still shows its versions).
+    `changed` (git.changed_paths): only the specs and settings it names can differ."""
 
     def plain(data: bytes) -> Any:
         try:
@@ -254,7 +339,15 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
     tree = git.ls_tree(root, commit)
     at_base = {Path(rel).stem: blob for rel, blob in tree.items()
                if rel.startswith(f"{ENV_DIR}/") and rel.endswith(".yaml") and rel.count("/") == 1}
-    now = {p.stem: p.read_bytes() for p in sorted((root / ENV_DIR).glob("*.yaml"))}
+    if changed is None or any(p.endswith("/") and f"{ENV_DIR}/".startswith(p) for p in changed):
+        specs = sorted((root / ENV_DIR).glob("*.yaml"))
+    else:  # only the specs git lists can differ: the others are neither read nor parsed
+        specs = sorted(root / p for p in changed if p.startswith(f"{ENV_DIR}/") and p.endswith(".yaml")
+                       and p.count("/") == 1 and (root / p).exists())  # fmt: skip
+    if changed is not None:
+        specs = [p for p in specs if git.may_differ(changed, f"{ENV_DIR}/{p.name}")]
+        at_base = {c: b for c, b in at_base.items() if git.may_differ(changed, f"{ENV_DIR}/{c}.yaml")}
+    now = {p.stem: p.read_bytes() for p in specs}
     # only specs that differ can change a version: parse just those (a spec takes ~25 ms)
     differ = {c for c in at_base.keys() | now.keys() if c not in now or at_base.get(c) != git.blob_id(now[c])}
     blobs = git.cat_blobs(root, sorted({at_base[c] for c in differ if c in at_base}))
@@ -265,6 +358,8 @@ def _version_changes(root: Path, commit: str, clusters: Sequence[str]) -> list[V
         changes = [c for c in changes if c.cluster in clusters]
     settings_blob = tree.get(SETTINGS_FILE)
     settings_now = root / SETTINGS_FILE
+    if changed is not None and not git.may_differ(changed, SETTINGS_FILE):
+        return changes
     base_settings = git.cat_blobs(root, [settings_blob]).get(settings_blob) if settings_blob else None
     now_settings = settings_now.read_bytes() if settings_now.is_file() else None
     if base_settings != now_settings:

@@ -4,13 +4,16 @@ When the only inputs of a cluster that differ between the two sides are files of
 (base/<svc>/) that the overlay lists directly, both sides are rendered from a reduced copy of the
 overlay's kustomization: `resources:` keep the changed bases and the overlay's own files, the
 generators and components stay, and patches that cannot match a kept object are dropped (they are
-no-ops there, and dropping them often spares kustomize its OpenAPI schema). Both sides are rendered by
-one kustomize process: each side's reduced overlay sits under a wrapper kustomization that only sets a
-sentinel namespace, which is stripped again after checking that it landed on metadata.namespace only.
-The objects of the bases left out are identical on both sides by construction; they are counted from
-their files and reported unchanged. Every precondition that could make the reduced render differ from
-the corresponding objects of the full render is checked first (see Planner); when one fails, or the
-reduced render fails, the cluster is rendered in full as before.
+no-ops there, and dropping them often spares kustomize its OpenAPI schema). Of a kept base whose own
+kustomization did not change, only the changed resource files are rendered (its kustomization is rewritten to
+list just those). Both sides are rendered by one kustomize process: each side's reduced overlay sits under a
+wrapper kustomization that only sets a sentinel namespace, which is stripped again after checking that it
+landed on metadata.namespace only; several clusters' pairs share a process (`batches`), each side of each
+cluster under its own numbered sentinel. The objects left out (other bases, a kept base's unchanged files)
+are identical on both sides by construction; they are counted from their files and reported unchanged.
+Every precondition that could make the reduced render differ from the corresponding objects of the full
+render is checked first (see Planner); when one fails, or the reduced render fails, the cluster is rendered
+in full as before.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import posixpath
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,8 @@ from compiler.spec.yamlio import dump_yaml, load_manifests
 FULL_RENDER_ENV = "CAVE_GITOPS_FULL_RENDER"
 _REDUCED_SCHEMA = "cave-reduced-v1"
 _SIDE_NS = {"old": "cave-gitops-reduced-old-3f9c1a", "new": "cave-gitops-reduced-new-3f9c1a"}
+_BATCH_NS = "cave-gitops-reduced-{index}-{side}-3f9c1a"
+_BATCH_RE = re.compile(r"cave-gitops-reduced-(\d+)-(old|new)-3f9c1a")
 _NEVER_REDUCED = ("components", "ingress")
 _OVERLAY_KEYS = frozenset(
     {"apiVersion", "kind", "labels", "commonLabels", "commonAnnotations", "resources", "components", "images",
@@ -68,6 +73,10 @@ class Plan:
     files: Mapping[str, tuple[str, ...]]  # side → files the reduced render reads (kfile excluded)
     unrendered: tuple[tuple[str, str, str], ...]  # (kind, name, service) of the objects left out
     key: str
+    # a kept base whose kustomization is unchanged and only some resource files changed renders just those:
+    # its kustomization file → the reduced text (the same on both sides, and for every cluster)
+    rewrites: Mapping[str, str] = field(default_factory=dict)
+    same: frozenset[str] = frozenset()  # files identical on both sides: the old side takes the working tree's
 
 
 def _service_labels(doc: Mapping[str, Any], where: str) -> str | None:
@@ -103,6 +112,9 @@ class Planner:
         self._texts: dict[tuple[str, str], str] = {}
         self._dropped: dict[str, tuple[tuple[str, str, str], ...] | str] = {}
         self._patches: dict[str, list[Any] | None] = {}
+        # a kept base's kustomization file → its reduced text, or None where the whole base is kept: materialise
+        # writes one tree per side for every plan, so no two plans may want the same base differently
+        self._rewrites: dict[str, str | None] = {}
 
     # -- reading
 
@@ -181,9 +193,8 @@ class Planner:
         assert not isinstance(found, str)
         return found
 
-    def _count(self, directory: str) -> tuple[tuple[str, str, str], ...]:
-        doc, files = self._simple_dir("new", directory, _DROPPED_BASE_KEYS)
-        forced = _service_labels(doc, directory)
+    def _file_entries(self, files: Sequence[str], forced: str | None) -> list[tuple[str, str, str]]:
+        """(kind, name, service) of the objects in these files of a base whose kustomization sets `forced`."""
         out: list[tuple[str, str, str]] = []
         for rel in files:
             for obj in self._file_objects("new", rel):
@@ -192,6 +203,12 @@ class Planner:
                 own = (meta.get("labels") or {}).get(SERVICE_LABEL) if isinstance(meta.get("labels"), Mapping) else None
                 service = forced or (str(own) if own else None)
                 out.append((str(obj.get("kind") or ""), str(meta.get("name") or ""), service or NO_SERVICE))
+        return out
+
+    def _count(self, directory: str) -> tuple[tuple[str, str, str], ...]:
+        doc, files = self._simple_dir("new", directory, _DROPPED_BASE_KEYS)
+        forced = _service_labels(doc, directory)
+        out = self._file_entries(files, forced)
         options = doc.get("generatorOptions") or {}
         _need(isinstance(options, Mapping), f"{directory}: odd generatorOptions")
         common = options.get("labels") or {}
@@ -313,16 +330,27 @@ class Planner:
         _need(kept, "no base changed")
         kept_set = set(kept)
         # The kept bases, on both sides: plain files, no generators, names, namespaces or cross-object fields.
+        # Of a kept base whose kustomization did not change, only the changed files are rendered; the objects of
+        # its other files are identical on both sides, like those of a base left out, and are counted the same way.
+        only = {base: self._changed_files(base, [r for r in changed if r.startswith(base + "/")]) for base in kept}
         kept_ids: set[tuple[str, str]] = set()
         texts: list[str] = []  # what may end up in a rendered object
         for side in ("old", "new"):
             for base in kept:
                 _, base_files = self._simple_dir(side, base, _KEPT_BASE_KEYS)
-                kept_ids |= set(self._ids(side, base_files))
-                texts += [self._text(side, rel) for rel in base_files]
+                rendered_files = only[base] or base_files
+                kept_ids |= set(self._ids(side, rendered_files))
+                texts += [self._text(side, rel) for rel in rendered_files]
         # Everything else is left out and counted from its files: other bases, the overlay's own resource
         # files, and (below) generators nothing rendered refers to. It is identical on both sides.
         unrendered: list[tuple[str, str, str]] = []
+        rewrites: dict[str, str] = {}
+        for base in kept:
+            rewrite = self._rewrite(base, only[base])
+            if rewrite is not None:
+                kfile_base, rewritten, left = rewrite
+                rewrites[kfile_base] = rewritten
+                unrendered += left
         dropped = [d for d in dirs if d not in kept_set]
         for base in dropped:
             unrendered += self._unrendered(base)
@@ -395,46 +423,142 @@ class Planner:
         text = dump_yaml(reduced)
         files: dict[str, tuple[str, ...]] = {}
         h = hashlib.sha256(f"{_REDUCED_SCHEMA}\0kustomize {self.version}\0{overlay}\0{kept}\0{text}\0".encode())
+        for rel, rewritten in sorted(rewrites.items()):
+            h.update(f"rewrite {rel}\0{rewritten}\0".encode())
+        partial = {base for base, files_kept in only.items() if files_kept}
         for side in ("old", "new"):
             used = sorted(
                 rel
                 for rel, digest in inputs[side].files.items()
-                if digest != "missing" and rel != kfile and not any(rel.startswith(d + "/") for d in dropped)
-            )
+                if digest != "missing" and rel != kfile and rel not in rewrites
+                and not any(rel.startswith(d + "/") for d in dropped)
+                and not any(rel.startswith(b + "/") and rel not in (only[b] or ()) for b in partial)
+            )  # fmt: skip
             files[side] = tuple(used)
             for rel in used:
                 h.update(f"{side} {rel}\0{inputs[side].files[rel]}\0".encode())
-        return Plan(cluster, tuple(kept), kfile, text, files, tuple(unrendered), h.hexdigest())
+        same = frozenset(rel for rel in files["old"] if inputs["old"].files[rel] == inputs["new"].files.get(rel))
+        return Plan(cluster, tuple(kept), kfile, text, files, tuple(unrendered), h.hexdigest(), rewrites, same)
+
+    def _changed_files(self, base: str, changed: Sequence[str]) -> tuple[str, ...] | None:
+        """The changed resource files of a kept base, when they are all it needs to render (its kustomization
+        unchanged, every changed file one of its resources); None: render the whole base."""
+        kfile = self.sources["new"].kustomization(base)
+        if not kfile or kfile != self.sources["old"].kustomization(base) or kfile in changed:
+            return None
+        _, files = self._simple_dir("new", base, _KEPT_BASE_KEYS)
+        if not changed or not set(changed) <= set(files):
+            return None
+        return tuple(rel for rel in files if rel in changed)
+
+    def _rewrite(self, base: str, files: tuple[str, ...] | None) -> tuple[str, str, list[tuple[str, str, str]]] | None:
+        """For a base rendered in part: (its kustomization file, the reduced text listing only `files`, the
+        (kind, name, service) of its other objects); None when the whole base is rendered. Every plan must
+        want a base the same way (one tree per side is written for all of them)."""
+        kfile = self.sources["new"].kustomization(base)
+        assert kfile is not None  # _simple_dir checked it
+        if files is None:
+            _need(self._rewrites.setdefault(kfile, None) is None, f"{base} is rendered in part for another cluster")
+            return None
+        doc, all_files = self._simple_dir("new", base, _KEPT_BASE_KEYS)
+        reduced = dict(doc)
+        reduced["resources"] = [r for r in doc.get("resources") or []
+                                if posixpath.normpath(posixpath.join(base, r)) in files]  # fmt: skip
+        text = dump_yaml(reduced)
+        _need(self._rewrites.setdefault(kfile, text) == text, f"{base} is rendered otherwise for another cluster")
+        left = self._file_entries([rel for rel in all_files if rel not in files], _service_labels(doc, base))
+        return kfile, text, left
 
 
 def materialise(plans: Sequence[Plan], old: Source, new: FsSource, tmp: Path) -> dict[str, Path]:
-    """Write both sides' files of the planned reduced renders under tmp; the pair directory per cluster."""
+    """Write both sides' files of the planned reduced renders under tmp; the pair directory per cluster.
+
+    Files are hard-linked from the working tree where they can be (copied where not): the new side's, and the old
+    side's that are identical to them; only the files that differ come out of git. Nothing is ever written through
+    a link: the files written here (reduced kustomizations, wrappers) are fresh files."""
     roots = {"old": tmp / "old", "new": tmp / "new"}
-    for side, source in (("old", old), ("new", new)):
-        rels = sorted({rel for plan in plans for rel in plan.files[side]})
-        if isinstance(source, GitSource):
-            source.export(rels, roots[side])
-        else:
-            assert isinstance(source, FsSource)
-            for rel in rels:
-                dest = roots[side] / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source.root / rel, dest)
+    differ = sorted({rel for plan in plans for rel in plan.files["old"] if rel not in plan.same})
+    # git's export first: it writes into files it creates, and must never meet a link to the working tree
+    if isinstance(old, GitSource):
+        old.export(differ, roots["old"])
+    else:
+        assert isinstance(old, FsSource)
+        for rel in differ:
+            _place(old.root / rel, roots["old"] / rel)
+    for rel in sorted({rel for plan in plans for rel in plan.files["new"]}):
+        _place(new.root / rel, roots["new"] / rel)
+    for rel in sorted({rel for plan in plans for rel in plan.same}):
+        _place(new.root / rel, roots["old"] / rel)  # never over an exported file: _place leaves what is there
+    for side in roots:
+        for plan in plans:
+            for rel, text in plan.rewrites.items():  # the same text for every plan (Planner._rewrite)
+                _write_fresh(roots[side] / rel, text)
     pairs: dict[str, Path] = {}
     for plan in plans:
         pair = tmp / "pairs" / plan.cluster
         for side, root in roots.items():
-            (root / plan.kfile).parent.mkdir(parents=True, exist_ok=True)
-            (root / plan.kfile).write_text(plan.text)
-            wrapper = pair / side
-            wrapper.mkdir(parents=True, exist_ok=True)
-            overlay = os.path.relpath(root / OVERLAYS / plan.cluster, wrapper)
-            (wrapper / "kustomization.yaml").write_text(
-                f"namespace: {_SIDE_NS[side]}\nresources:\n- {json.dumps(Path(overlay).as_posix())}\n"
-            )
+            _write_fresh(root / plan.kfile, plan.text)
+            _wrapper(pair / side, _SIDE_NS[side], root / OVERLAYS / plan.cluster)
         (pair / "kustomization.yaml").write_text("resources:\n- old\n- new\n")
         pairs[plan.cluster] = pair
     return pairs
+
+
+def _place(source: Path, dest: Path) -> None:
+    """dest as a hard link to source (read only, by kustomize), or a copy where links cannot be made."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        pass  # placed already: the same file, for another plan
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copyfile(source, dest)
+
+
+def _write_fresh(path: Path, text: str) -> None:
+    """Write a new file at path, replacing (never writing through) whatever link was there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.write_text(text)
+
+
+def _wrapper(directory: Path, namespace: str, overlay: Path) -> None:
+    """A kustomization that only puts the overlay's objects in the sentinel namespace."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = Path(os.path.relpath(overlay, directory)).as_posix()
+    (directory / "kustomization.yaml").write_text(f"namespace: {namespace}\nresources:\n- {json.dumps(target)}\n")
+
+
+def batches(clusters: Sequence[str], tmp: Path, size: int) -> list[tuple[Path, tuple[str, ...]]]:
+    """Several clusters' pair renders in one kustomize process (the process's start and its OpenAPI schema
+    are most of a small render's cost): each side of each cluster under its own sentinel namespace, numbered by
+    its place in the batch; split_batch takes them apart. Clusters materialised under tmp (materialise)."""
+    out: list[tuple[Path, tuple[str, ...]]] = []
+    for start in range(0, len(clusters), max(1, size)):
+        group = tuple(clusters[start : start + max(1, size)])
+        directory = tmp / "batches" / str(len(out))
+        entries = []
+        for index, cluster in enumerate(group):
+            for side in ("old", "new"):
+                _wrapper(directory / f"{index}-{side}", _BATCH_NS.format(index=index, side=side),
+                         tmp / side / OVERLAYS / cluster)  # fmt: skip
+                entries.append(f"- {index}-{side}\n")
+        (directory / "kustomization.yaml").write_text("resources:\n" + "".join(entries))
+        out.append((directory, group))
+    return out
+
+
+def split_batch(text: str, clusters: Sequence[str]) -> dict[str, str] | None:
+    """Each cluster's pair render (as materialise's pair directory renders it) out of a batch render; None when
+    a document does not name exactly one numbered sentinel (then render the clusters one by one)."""
+    docs: dict[str, list[str]] = {cluster: [] for cluster in clusters}
+    for doc in split_documents(text):
+        found = _BATCH_RE.findall(doc)
+        if len(found) != 1 or int(found[0][0]) >= len(clusters):
+            return None
+        index, side = found[0]
+        docs[clusters[int(index)]].append(_BATCH_RE.sub(_SIDE_NS[side], doc))
+    return {cluster: "---\n".join(texts) for cluster, texts in docs.items()}
 
 
 def split_pair(text: str) -> dict[str, str] | None:

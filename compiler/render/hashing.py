@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,75 @@ def _is_remote(ref: str) -> bool:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What an overlay's render depends on: files (relpath → blob id) and remote references."""
+    """What an overlay's render depends on: files (relpath → blob id) and remote references; `dirs`: the directories
+    whose every file is an input (kustomization directories, walked recursively) and missing targets."""
 
     files: Mapping[str, str]
     remotes: frozenset[str]
+    dirs: frozenset[str] = frozenset()
+
+    def touched_by(self, changed: frozenset[str]) -> bool:
+        """Whether a change to these paths (git.changed_paths: files, and directories ending in "/") can change
+        these inputs: a changed input file, or a path appearing, vanishing or changing under a watched directory.
+        False means the same source read after the change has exactly these inputs."""
+        if any(p == ".." or p.startswith(("../", "/")) for p in (*self.files, *self.dirs)):
+            return True  # an input outside the tree: no change there is ever listed
+        files, above, folders = _changes(changed)
+        if not files.isdisjoint(self.files) or not above.isdisjoint(self.dirs):
+            return True
+        # an untracked or ignored directory: what lies in it (a watched directory or input file), or what it lies in
+        return any(w.startswith(folder) for folder in folders for w in (*self.dirs, *self.files))
+
+
+@functools.lru_cache(maxsize=8)
+def _changes(changed: frozenset[str]) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """(the changed files, every directory above a changed path or equal to a changed directory, the changed
+    directories ending in "/"), worked out once per set: a fleet's clusters are all checked against one."""
+    files = frozenset(p for p in changed if not p.endswith("/"))
+    folders = tuple(sorted(p for p in changed if p.endswith("/")))
+    above: set[str] = {p.rstrip("/") for p in folders}
+    for path in changed:
+        parent = posixpath.dirname(path.rstrip("/"))
+        while parent:
+            above.add(parent)
+            parent = posixpath.dirname(parent)
+    return files, frozenset(above), folders
+
+
+def _inside(rel: str, dirs: frozenset[str]) -> bool:
+    parent = posixpath.dirname(rel)
+    while parent:
+        if parent in dirs:
+            return True
+        parent = posixpath.dirname(parent)
+    return False
+
+
+def watch_sets(hasher: InputHasher, overlays: Sequence[str], key: str | None,
+               parsed: ParsedCache | None) -> dict[str, Inputs]:  # fmt: skip
+    """For a source that never changes (a commit, named by `key`), each overlay's inputs reduced to what
+    Inputs.touched_by reads: the watched directories, the input files outside them, and whether it has remote
+    inputs (their one entry, "remote"); no blob ids. Kept in `parsed` under the key and the overlays, so a later
+    diff against the same commit tells unchanged clusters apart without parsing one kustomization."""
+
+    def compute() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for overlay in overlays:
+            inputs = hasher.inputs(overlay)
+            out[overlay] = {"dirs": sorted(inputs.dirs), "remote": bool(inputs.remotes),
+                            "files": sorted(f for f in inputs.files if not _inside(f, inputs.dirs))}  # fmt: skip
+        return out
+
+    def valid(value: Any) -> bool:
+        return isinstance(value, dict) and sorted(value) == sorted(overlays) and all(
+            isinstance(v, dict) and isinstance(v.get("dirs"), list) and isinstance(v.get("files"), list)
+            and isinstance(v.get("remote"), bool) for v in value.values())  # fmt: skip
+
+    data = compute() if key is None else cached_parse(parsed, "commit-watch", "\0".join([key, *overlays]),
+                                                      compute, valid)  # fmt: skip
+    return {overlay: Inputs(dict.fromkeys(entry["files"], ""), frozenset({"remote"} if entry["remote"] else ()),
+                            frozenset(entry["dirs"]))
+            for overlay, entry in data.items()}  # fmt: skip
 
 
 # Parsed kustomization files by blob id; never mutated after parsing.
@@ -118,6 +184,7 @@ class InputHasher:
         src = self.source
         files = {rel: src.digest(rel) for rel in src.files_under(directory)}
         remotes: set[str] = set()
+        dirs = {directory}
         kfile = src.kustomization(directory)
         doc = self._doc(kfile) if kfile else None
         for ref in overlay_references(doc) if isinstance(doc, Mapping) else ():
@@ -131,9 +198,11 @@ class InputHasher:
                 sub = self._directory(target, seen | {target})
                 files.update(sub.files)
                 remotes |= sub.remotes
+                dirs |= sub.dirs
             elif target not in seen:
                 files[target] = "missing"  # kustomize fails on it (or a cycle); still part of the key
-        result = Inputs(files, frozenset(remotes))
+                dirs.add(target)  # a kustomization appearing in it would make it an input
+        result = Inputs(files, frozenset(remotes), frozenset(dirs))
         self._dirs[directory] = result
         return result
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from compiler import git
@@ -79,11 +80,19 @@ class Source:
 class FsSource(Source):
     """Files on disk under root; `known` blob ids (from git's index) save reading unchanged files."""
 
-    def __init__(self, root: Path, known: Mapping[str, str] | None = None) -> None:
+    def __init__(self, root: Path, known: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None) -> None:
         self.root = root
         self.label = str(root)
-        self._known = dict(known or {})
+        self._source = known  # or how to get them, on first need (a diff that touches no file never asks git)
+        self._known_blobs: Mapping[str, str] | None = None
         self._digests: dict[str, str] = {}
+
+    @property
+    def _known(self) -> Mapping[str, str]:
+        if self._known_blobs is None:
+            known = self._source() if callable(self._source) else self._source
+            self._known_blobs = known if known is not None else {}
+        return self._known_blobs
 
     def _path(self, rel: str) -> Path:
         return self.root / rel if rel else self.root
@@ -122,29 +131,31 @@ class GitSource(Source):
     def __init__(self, root: Path, commit: str) -> None:
         self.root, self.commit = root, commit
         self.label = commit[:12]
+        self.prefix = git.show_prefix(root)  # where root is in the repository: the commit's tree is read from there
         self._files = git.ls_tree(root, commit)
-        self._under: dict[str, list[str]] = {}
-        self._children: dict[str, set[str]] = {}
-        for rel in sorted(self._files):
-            parts = rel.split("/")
-            for depth in range(len(parts)):
-                parent = "/".join(parts[:depth])
-                self._under.setdefault(parent, []).append(rel)
-                if depth + 1 < len(parts):
-                    self._children.setdefault(parent, set()).add(parts[depth])
+        self._sorted = sorted(self._files)  # a directory's files are one slice of it (bisect), at any tree size
         self._blobs: dict[str, bytes] | None = None
+
+    def _below(self, rel: str) -> list[str]:
+        """The files below a directory ("" for the root), in path order."""
+        if not rel:
+            return self._sorted
+        start = bisect.bisect_left(self._sorted, rel + "/")
+        end = bisect.bisect_left(self._sorted, rel + "0")  # "0" follows "/": the end of the "rel/" range
+        return self._sorted[start:end]
 
     def is_file(self, rel: str) -> bool:
         return rel in self._files
 
     def is_dir(self, rel: str) -> bool:
-        return rel in self._under and rel not in self._files
+        return rel not in self._files and bool(self._below(rel))
 
     def files_under(self, rel: str) -> list[str]:
-        return list(self._under.get(rel, [])) if self.is_dir(rel) else []
+        return list(self._below(rel)) if self.is_dir(rel) else []
 
     def subdirs(self, rel: str) -> list[str]:
-        return sorted(self._children.get(rel, set()))
+        skip = len(rel) + 1 if rel else 0
+        return sorted({path[skip:].split("/", 1)[0] for path in self._below(rel) if "/" in path[skip:]})
 
     def digest(self, rel: str) -> str:
         return self._files[rel]
@@ -164,9 +175,31 @@ class GitSource(Source):
         return self._blobs[blob]
 
 
+class AsCommitted(Mapping[str, str]):
+    """The blob ids of a commit's files (GitSource) that the working tree still has as committed: those
+    git.changed_paths does not list (nor a directory of it). Looked up one path at a time, so a diff of a large tree
+    never lists it whole."""
+
+    def __init__(self, commit: GitSource, changed: frozenset[str]) -> None:
+        self._files = commit._files
+        self._changed = changed
+
+    def __getitem__(self, rel: str) -> str:
+        if rel not in self._files or git.may_differ(self._changed, rel):
+            raise KeyError(rel)
+        return self._files[rel]
+
+    def __iter__(self) -> Iterator[str]:
+        return (rel for rel in self._files if not git.may_differ(self._changed, rel))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def worktree_source(root: Path) -> FsSource:
     """The working tree; inside a git repository, unchanged files are identified from git's index."""
-    return FsSource(root, git.clean_index_blobs(root) if git.is_repo(root) else None)
+    return FsSource(root, (lambda: git.clean_index_blobs(root) if git.index_vouches(root) else {})
+                    if git.is_repo(root) else None)  # fmt: skip
 
 
 def clusters_in(source: Source) -> list[str]:

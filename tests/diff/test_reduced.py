@@ -7,11 +7,13 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from compiler import git
 from compiler.diff import reduced
 from compiler.diff.engine import diff_ref
 from compiler.diff.model import DiffResult
@@ -19,6 +21,9 @@ from compiler.diff.report import format_json, format_text
 from compiler.errors import UserError
 from compiler.render import kustomize
 from compiler.render.cache import RenderCache
+from compiler.render.hashing import InputHasher
+from compiler.render.sources import GitSource, worktree_source
+from compiler.spec.yamlio import load_manifests
 from tests.support import REPO
 from tests.support.render import GitRepo, make_repo, write_tree
 
@@ -60,9 +65,13 @@ def _edit(repo: GitRepo, rel: str, old: str, new: str) -> None:
 
 
 def both_ways(repo: GitRepo) -> tuple[DiffResult, dict[str, tuple[str, ...]], dict[str, str]]:
-    """The diff with reduced renders and without; asserts they are identical; (result, reduced, full)."""
-    with_reduced = diff_ref(repo.root, "HEAD", use_cache=False, reduced=True)
+    """The diff with reduced renders (every pair in one kustomize process, and one process each) and without;
+    asserts they are identical; (result, reduced, full)."""
+    with_reduced = diff_ref(repo.root, "HEAD", use_cache=False, reduced=True, batch=len(LOCALS) + 1)
     taken, full = with_reduced.how.reduced, with_reduced.how.full
+    one_each = diff_ref(repo.root, "HEAD", use_cache=False, reduced=True, batch=1)
+    assert (one_each.how.reduced, one_each.how.full) == (taken, full)
+    assert one_each == with_reduced
     plain = diff_ref(repo.root, "HEAD", use_cache=False, reduced=False)
     assert not plain.how.reduced
     assert with_reduced == plain
@@ -248,3 +257,71 @@ def test_reduced_render_failure_falls_back_to_the_full_render(repo: GitRepo) -> 
     assert all(why.startswith(("reduced render failed", "the sentinel namespace")) for why in full.values()), full
     added = [o.key[3] for o in result.clusters[1].objects if o.status == "added"]
     assert added == ["materialize-reader"]
+
+
+def _plans(repo: GitRepo) -> dict[str, reduced.Plan | str]:
+    old = GitSource(repo.root, git.resolve_base(repo.root, "HEAD")[1])
+    new = worktree_source(repo.root)
+    version = kustomize.find(repo.root).version
+    planner = reduced.Planner(old, new, {"old": InputHasher(old), "new": InputHasher(new)}, version)
+    return {cluster: planner.plan(cluster) for cluster in ["global", *LOCALS]}
+
+
+def test_only_the_changed_files_of_a_base_are_rendered(repo: GitRepo) -> None:
+    """A base whose kustomization did not change renders only its changed files; its other objects are counted
+    (with their service) like a base left out, and the patches naming them are dropped."""
+    _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 2", "replicas: 3")
+    plan = _plans(repo)["l001"]
+    assert isinstance(plan, reduced.Plan)
+    [(kfile, text)] = plan.rewrites.items()
+    assert kfile == f"{MATERIALIZE}/kustomization.yaml"
+    assert "deployment-celery-orchestration.yaml" in text and "deployment-materialize.yaml" not in text
+    assert f"{MATERIALIZE}/deployment-celery-orchestration.yaml" in plan.files["new"]
+    assert f"{MATERIALIZE}/deployment-materialize.yaml" not in plan.files["new"]
+    assert ("Deployment", "materialize", "materializationengine") in plan.unrendered
+    assert "name: materialize\n" not in plan.text  # its patches are dropped with it
+    # The pair render holds the changed Deployment (and what it refers to), not the base's other objects.
+    with tempfile.TemporaryDirectory() as tmp:
+        old = GitSource(repo.root, git.resolve_base(repo.root, "HEAD")[1])
+        pair = reduced.materialise([plan], old, worktree_source(repo.root), Path(tmp))["l001"]
+        sides = reduced.split_pair(kustomize.find(repo.root).build(pair))
+    assert sides is not None
+    names = sorted(o["metadata"]["name"] for o in load_manifests(sides["new"]) if o["kind"] == "Deployment")
+    assert names == ["celery-orchestration"]
+    result, taken, _ = both_ways(repo)
+    assert taken == {c: (MATERIALIZE,) for c in LOCALS}
+    assert result.clusters[1].unchanged_objects > 80
+
+
+def test_a_changed_base_kustomization_renders_the_whole_base(repo: GitRepo) -> None:
+    _edit(repo, f"{MATERIALIZE}/deployment-celery-orchestration.yaml", "replicas: 2", "replicas: 3")
+    _edit(repo, f"{MATERIALIZE}/kustomization.yaml", "resources:", "# a comment\nresources:")
+    plan = _plans(repo)["l001"]
+    assert isinstance(plan, reduced.Plan) and plan.rewrites == {}
+    assert f"{MATERIALIZE}/deployment-materialize.yaml" in plan.files["new"]
+
+
+def test_batched_pair_renders_are_one_process_and_cached_per_cluster(repo: GitRepo) -> None:
+    _edit(repo, "base/auth_info/service.yaml", "port: 80", "port: 8080")
+    cache = RenderCache(repo.root / ".cache" / "test-batched")
+    first = diff_ref(repo.root, "HEAD", cache=cache, batch=3)
+    assert set(first.how.reduced) == {"global", *LOCALS}
+    assert (first.how.renders, first.how.cache_hits) == (1, 0)  # three clusters, one kustomize process
+    one_each = diff_ref(repo.root, "HEAD", cache=RenderCache(repo.root / ".cache" / "test-single"), batch=1)
+    assert (one_each.how.renders, one_each.how.cache_hits) == (3, 0)
+    second = diff_ref(repo.root, "HEAD", cache=cache, batch=1)  # each pair's own entry, whatever the batching
+    assert (second.how.renders, second.how.cache_hits) == (0, 3)
+    assert first == second == one_each
+
+
+def test_split_batch_refuses_what_it_cannot_attribute() -> None:
+    ns = "cave-gitops-reduced-{}-{}-3f9c1a"
+    doc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  namespace: {}\n"
+    text = doc.format(ns.format(0, "old")) + "---\n" + doc.format(ns.format(1, "new"))
+    split = reduced.split_batch(text, ["a", "b"])
+    assert split == {"a": doc.format(ns.format("", "old").replace("--", "-")),
+                     "b": doc.format(ns.format("", "new").replace("--", "-"))}
+    twice = doc.format(ns.format(0, "old")) + "  x: " + ns.format(1, "old") + "\n"
+    assert reduced.split_batch(twice, ["a", "b"]) is None  # two clusters' sentinels in one document
+    assert reduced.split_batch(doc.format(ns.format(2, "old")), ["a", "b"]) is None  # no such place in the batch
+    assert reduced.split_batch(doc.format("default"), ["a", "b"]) is None  # no sentinel at all
