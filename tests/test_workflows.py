@@ -15,8 +15,11 @@ import pytest
 import yaml
 
 from compiler import github
-from compiler.paths import CONTENT_CACHES
+from compiler.cache import ParsedCache
+from compiler.paths import CONTENT_CACHES, PARSED_CACHE_DIR
 from compiler.render import kustomize
+from compiler.render.hashing import WATCH_KIND, watch_data
+from compiler.spec.yamlio import cached_parse
 from tests.support import REPO
 from tests.support.fake_github import TOKEN, FakeGitHub
 
@@ -276,3 +279,25 @@ def test_every_cache_step_keeps_the_commands_whole_state_directory() -> None:
     want = sorted(str(p) for p in CONTENT_CACHES)
     assert saved and all(sorted(p.split()) == want for _, p in saved), saved
     assert {name for name, _ in saved} == {CI.name, RENDER_CACHE.name}
+
+
+def test_render_cache_leaves_what_a_pull_requests_diff_reads(pr_checkout: Path) -> None:
+    """render-cache.yml's script on main fills, besides renders and findings, what each overlay reads at main's
+    commit: a pull request's diff against that commit then parses no kustomization of the base to tell which
+    clusters its change touches (the entry must be there, under the key the diff looks up)."""
+    root = pr_checkout
+    tool_path = shutil.which(kustomize.find(REPO).binary) or kustomize.find(REPO).binary
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "KUSTOMIZE": tool_path}
+    data: dict[str, Any] = yaml.safe_load(RENDER_CACHE.read_text())
+    [step] = [s for job in data["jobs"].values() for s in job["steps"] if "python -m compiler" in s.get("run", "")]
+    done = Runner(root, {}, env).run(step)
+    assert done.returncode == 0, done.stderr[-2000:]
+    commit = git(root, "rev-parse", "HEAD").strip()
+    overlays = [f"overlays/{c}" for c in ("fanc", "global", "minnie")]
+    cache = ParsedCache(root / PARSED_CACHE_DIR)
+
+    def not_stored() -> Any:
+        raise AssertionError("render-cache.yml left no watch sets for main's commit")
+
+    stored = cached_parse(cache, WATCH_KIND, watch_data(f"{commit}:", overlays), not_stored, lambda v: True)
+    assert sorted(stored) == overlays and all("base/annotationengine" in stored[o]["dirs"] for o in overlays[::2])

@@ -115,6 +115,14 @@ def _inside(rel: str, dirs: frozenset[str]) -> bool:
     return False
 
 
+WATCH_KIND = "commit-watch"  # watch sets' entries in the parsed cache
+
+
+def watch_data(key: str, overlays: Sequence[str]) -> str:
+    """What a commit's watch sets are stored under (with WATCH_KIND): the commit (and root prefix), the overlays."""
+    return "\0".join([key, *overlays])
+
+
 def watch_sets(hasher: InputHasher, overlays: Sequence[str], key: str | None,
                parsed: ParsedCache | None) -> dict[str, Inputs]:  # fmt: skip
     """For a source that never changes (a commit, named by `key`), each overlay's inputs reduced to what
@@ -135,8 +143,7 @@ def watch_sets(hasher: InputHasher, overlays: Sequence[str], key: str | None,
             isinstance(v, dict) and isinstance(v.get("dirs"), list) and isinstance(v.get("files"), list)
             and isinstance(v.get("remote"), bool) for v in value.values())  # fmt: skip
 
-    data = compute() if key is None else cached_parse(parsed, "commit-watch", "\0".join([key, *overlays]),
-                                                      compute, valid)  # fmt: skip
+    data = compute() if key is None else cached_parse(parsed, WATCH_KIND, watch_data(key, overlays), compute, valid)
     return {overlay: Inputs(dict.fromkeys(entry["files"], ""), frozenset({"remote"} if entry["remote"] else ()),
                             frozenset(entry["dirs"]))
             for overlay, entry in data.items()}  # fmt: skip

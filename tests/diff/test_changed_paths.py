@@ -15,18 +15,13 @@ from compiler.diff.engine import diff_ref
 from compiler.diff.model import DiffResult
 from compiler.diff.report import format_result
 from compiler.main import main
-from tests.support import REPO
+from tests.support.cli import built_examples
 from tests.support.render import GitRepo, make_repo
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("examples") / "repo"
-    for folder in ("environments", "base"):
-        shutil.copytree(REPO / folder, root / folder)
-    shutil.copy(REPO / "gitops.yaml", root / "gitops.yaml")
-    assert main(["-C", str(root), "build"]) == 0
-    return root
+    return built_examples(tmp_path_factory.mktemp("examples") / "repo")
 
 
 @pytest.fixture

@@ -31,3 +31,10 @@ def copy_examples(dest: Path, folders: Sequence[str] = ("environments",)) -> Pat
         shutil.copytree(REPO / folder, dest / folder)
     shutil.copy(REPO / "gitops.yaml", dest / "gitops.yaml")
     return dest
+
+
+def built_examples(dest: Path) -> Path:
+    """`dest` holding the examples' specs, bases and gitops.yaml, built (overlays written): a fleet in sync."""
+    copy_examples(dest, ("environments", "base"))
+    assert main(["-C", str(dest), "build"]) == 0
+    return dest
