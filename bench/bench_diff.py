@@ -285,6 +285,9 @@ def main() -> int:
     scratch = REPO / ".cache" / "bench"
     scratch.mkdir(parents=True, exist_ok=True)
     tool = kustomize.find(REPO)
+    # The fleets live outside the repository's root, so without $KUSTOMIZE the compiler runs there would not see its
+    # .venv/bin/kubectl (and would probe another kustomize): every run, ours and the naive one, uses this one.
+    os.environ.setdefault("KUSTOMIZE", tool.binary)
     print(f"kustomize: {' '.join(tool.command)} (v{tool.version}); cpus: {os.cpu_count()}; runs: {args.runs}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="cave-bench-", dir=scratch) as tmp:
