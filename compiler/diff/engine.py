@@ -138,7 +138,7 @@ def diff_sources(
         # Pair renders go several to a kustomize process; a batch that fails or does not split cleanly is
         # rendered again one pair at a time, so that each cluster gets its own outcome.
         groups = reduction.batches(pair_misses, Path(tmp) / "reduced", _batch_size(len(pair_misses), workers, batch))
-        todo = [dataclasses.replace(pair_jobs[group[0]], overlay=pair_dir[group[0]]) if len(group) == 1
+        todo = [dataclasses.replace(pair_jobs[group[0]], overlay=directory) if len(group) == 1
                 else RenderJob(_batch_label(group), directory, "", cacheable=False)
                 for directory, group in groups]  # fmt: skip
         todo += full_todo(misses, Path(tmp) / "full")

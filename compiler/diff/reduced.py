@@ -532,10 +532,14 @@ def _wrapper(directory: Path, namespace: str, overlay: Path) -> None:
 def batches(clusters: Sequence[str], tmp: Path, size: int) -> list[tuple[Path, tuple[str, ...]]]:
     """Several clusters' pair renders in one kustomize process (the process's start and its OpenAPI schema
     are most of a small render's cost): each side of each cluster under its own sentinel namespace, numbered by
-    its place in the batch; split_batch takes them apart. Clusters materialised under tmp (materialise)."""
+    its place in the batch; split_batch takes them apart. Clusters materialised under tmp (materialise); a group of
+    one is its own pair directory."""
     out: list[tuple[Path, tuple[str, ...]]] = []
     for start in range(0, len(clusters), max(1, size)):
         group = tuple(clusters[start : start + max(1, size)])
+        if len(group) == 1:
+            out.append((tmp / "pairs" / group[0], group))
+            continue
         directory = tmp / "batches" / str(len(out))
         entries = []
         for index, cluster in enumerate(group):
